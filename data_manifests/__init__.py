@@ -1,0 +1,1 @@
+"""Source manifests shipped with medblink-build (TOML data, read with importlib.resources)."""

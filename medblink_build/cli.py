@@ -1,0 +1,167 @@
+"""The `medblink-build` command line. Thin commands: parse, call the library, report.
+
+Every failure the user can cause exits non-zero with one line naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import MedblinkError
+
+_RECIPES_DIR = click.option(
+    "--recipes-dir",
+    "recipes_dirs",
+    multiple=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also load recipes from the .py files in this folder (repeatable).",
+)
+
+
+def _fail(exc: MedblinkError) -> click.ClickException:
+    return click.ClickException(" ".join(str(exc).split()))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="medblink-build")
+def main() -> None:
+    """Build medical perception benchmarks (MedBLINK) from raw imaging sources."""
+
+
+@main.command("list")
+@_RECIPES_DIR
+def list_recipes(recipes_dirs: tuple[Path, ...]) -> None:
+    """List the recipes and the task configs each produces."""
+    from .registry import discover
+    from .worker import recipe_instance
+
+    try:
+        discovery = discover(recipes_dirs)
+    except MedblinkError as exc:
+        raise _fail(exc) from exc
+    for name, ref in sorted(discovery.recipes.items()):
+        recipe = recipe_instance(ref)
+        origin = "" if ref.origin == "builtin" else f"  [{ref.origin}]"
+        click.echo(f"{name} {recipe.version}{origin}")
+        for task in recipe.tasks:
+            click.echo(f"  {task.task_id:32s} {task.modality}, {task.anatomy}")
+    for problem in discovery.problems:
+        click.echo(f"warning: {problem}", err=True)
+
+
+@main.command("recipe")
+@click.argument("name")
+@click.option(
+    "--source",
+    "sources",
+    multiple=True,
+    metavar="[ID=]PATH",
+    help="A local copy of a source (repeatable). ID=PATH binds it to a built-in manifest. "
+    "Without --source the recipe's built-in synthetic sample is used.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("medblink-out"),
+    show_default=True,
+    help="Output folder; replaced atomically (only if empty or a previous medblink-build output).",
+)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Build seed.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N examples per task config.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
+@click.option("--executor", type=click.Choice(["process", "serial"]), default="process", show_default=True)
+@click.option("--strict", is_flag=True, help="Fail on the first unreadable file instead of skipping it.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary (for scripts).")
+@_RECIPES_DIR
+def recipe_command(
+    name: str,
+    sources: tuple[str, ...],
+    out: Path,
+    seed: int,
+    limit: int | None,
+    workers: int,
+    executor: str,
+    strict: bool,
+    quiet: bool,
+    recipes_dirs: tuple[Path, ...],
+) -> None:
+    """Run recipe NAME over local sources (or its built-in sample) into an output folder."""
+    from .pipeline import BuildFailed, BuildOptions, run_recipe
+    from .registry import find_recipe
+    from .sources.resolve import resolve_source
+
+    try:
+        ref = find_recipe(name, recipes_dirs)
+        bound = [resolve_source(spec) for spec in sources]
+        options = BuildOptions(seed=seed, limit=limit, workers=workers, executor=executor, strict=strict)
+        summary = run_recipe(ref, bound, out, options, progress=None if quiet else _progress_bar)
+    except BuildFailed as exc:
+        if exc.detail:
+            click.echo(exc.detail, err=True)
+        raise _fail(exc) from exc
+    except MedblinkError as exc:
+        raise _fail(exc) from exc
+    if quiet:
+        return
+    written = ", ".join(f"{task} {n}" for task, n in summary.counts.items())
+    skipped = sum(summary.skipped.values())
+    kind = "sample build " if summary.sample else ""
+    click.echo(f"wrote {kind}{summary.out}: {written}")
+    if skipped:
+        reasons = ", ".join(f"{reason} {n}" for reason, n in summary.skipped.items())
+        click.echo(f"skipped {skipped} item(s): {reasons} (details in manifest.json)")
+
+
+def _progress_bar(total: int | None) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="item", file=sys.stderr, disable=None, dynamic_ncols=True)
+
+
+@main.group("sources", invoke_without_command=True)
+@click.pass_context
+def sources_group(ctx: click.Context) -> None:
+    """List the public sources medblink-build knows (data_manifests/)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from .manifests import builtin_manifests
+
+    try:
+        manifests = builtin_manifests()
+    except MedblinkError as exc:
+        raise _fail(exc) from exc
+    for m in manifests.values():
+        click.echo(f"{m.id:28s} {m.license:18s} {m.access:13s} {m.name}")
+
+
+@sources_group.command("show")
+@click.argument("source_id")
+def sources_show(source_id: str) -> None:
+    """Show one source: license, citation, how to obtain it and its expected layout."""
+    from .manifests import get_manifest
+
+    try:
+        m = get_manifest(source_id)
+    except MedblinkError as exc:
+        raise _fail(exc) from exc
+    click.echo(f"{m.name} ({m.id})")
+    click.echo(f"homepage: {m.homepage or '-'}")
+    click.echo(f"license:  {m.license}" + (f" - {m.license_note}" if m.license_note else ""))
+    click.echo(f"access:   {m.access}")
+    click.echo(f"tasks:    {', '.join(m.tasks) or '-'}")
+    click.echo(f"\nhow to obtain:\n{m.how_to_obtain}")
+    if m.layout:
+        click.echo(f"\nlayout:\n{m.layout}")
+    if m.unverified:
+        click.echo("\nunverified facts:\n" + "\n".join(f"- {u}" for u in m.unverified))
+    if m.citation:
+        click.echo(f"\ncitation:\n{m.citation}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,170 @@
+"""Source manifests: what a public source is, its license, how to get it and how it is laid out.
+
+One TOML file per source in `data_manifests/` (shipped inside the package). They are parsed as
+data with `tomllib`, never executed. Fields that SOURCES.md marks unverified are listed under
+`unverified` so a reader of the card knows which facts to confirm.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .errors import SourceError
+
+ACCESS_KINDS = ("open", "registration", "credentialed", "request", "agreement", "generated")
+
+#: License ids (SPDX where one exists) whose terms forbid commercial use.
+NON_COMMERCIAL = frozenset({"CC-BY-NC-4.0", "CC-BY-NC-SA-4.0", "CC-BY-NC-ND-4.0", "CC-BY-NC-SA-3.0"})
+
+
+@dataclass(frozen=True)
+class MetadataTable:
+    """A per-file metadata table shipped with a source (e.g. Data_Entry_2017.csv, labels.csv)."""
+
+    path: str
+    key: str  # column naming the file
+    match: str = "relpath"  # how the key matches a file: relpath | name | stem
+    delimiter: str = ","
+    columns: dict[str, str] = field(default_factory=dict)  # our field -> table column
+
+
+@dataclass(frozen=True)
+class Manifest:
+    id: str
+    name: str
+    homepage: str
+    license: str
+    access: str
+    how_to_obtain: str
+    citation: str
+    modality: str
+    anatomy: str
+    license_note: str = ""
+    redistributable: bool | None = None
+    synthetic: bool = False
+    tasks: tuple[str, ...] = ()
+    include: tuple[str, ...] = ()
+    detect: tuple[str, ...] = ()
+    layout: str = ""
+    defaults: dict[str, str] = field(default_factory=dict)
+    tables: tuple[MetadataTable, ...] = ()
+    unverified: tuple[str, ...] = ()
+    generator: str | None = None  # built-in sample generator name, for generated sources
+    files: dict[str, str] = field(default_factory=dict)  # expected relpath -> sha256
+    origin: str = ""  # the file this manifest was read from
+
+    @property
+    def non_commercial(self) -> bool:
+        return self.license in NON_COMMERCIAL
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "homepage": self.homepage,
+            "license": self.license,
+            "license_note": self.license_note,
+            "access": self.access,
+            "synthetic": self.synthetic,
+            "citation": self.citation,
+        }
+
+
+_REQUIRED = ("id", "name", "license", "access", "how_to_obtain", "modality", "anatomy")
+_REQUIRED_UNLESS_GENERATED = ("homepage", "citation")
+
+
+def parse_manifest(text: str, origin: str) -> Manifest:
+    """Parse and validate one manifest; errors name the file and the field."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SourceError(f"{origin}: invalid TOML: {exc}") from exc
+    required = _REQUIRED + (() if data.get("access") == "generated" else _REQUIRED_UNLESS_GENERATED)
+    missing = [k for k in required if not isinstance(data.get(k), str) or not data.get(k)]
+    if missing:
+        raise SourceError(f"{origin}: missing or empty field(s): {', '.join(missing)}")
+    if data["access"] not in ACCESS_KINDS:
+        raise SourceError(f"{origin}: access {data['access']!r} is not one of {', '.join(ACCESS_KINDS)}")
+    layout = data.get("layout", {})
+    tables = []
+    for i, table in enumerate(data.get("metadata_table", [])):
+        try:
+            tables.append(
+                MetadataTable(
+                    path=str(table["path"]),
+                    key=str(table["key"]),
+                    match=str(table.get("match", "relpath")),
+                    delimiter=str(table.get("delimiter", ",")),
+                    columns={str(k): str(v) for k, v in table.get("columns", {}).items()},
+                )
+            )
+        except KeyError as exc:
+            raise SourceError(f"{origin}: metadata_table[{i}] lacks {exc.args[0]!r}") from None
+        if tables[-1].match not in ("relpath", "name", "stem"):
+            raise SourceError(f"{origin}: metadata_table[{i}].match must be relpath, name or stem")
+    files = {}
+    for entry in data.get("files", []):
+        if "path" not in entry or "sha256" not in entry:
+            raise SourceError(f"{origin}: each [[files]] entry needs path and sha256")
+        files[str(entry["path"])] = str(entry["sha256"])
+    return Manifest(
+        id=data["id"],
+        name=data["name"],
+        homepage=str(data.get("homepage", "")),
+        license=data["license"],
+        access=data["access"],
+        how_to_obtain=data["how_to_obtain"].strip(),
+        citation=str(data.get("citation", "")).strip(),
+        modality=data["modality"],
+        anatomy=data["anatomy"],
+        license_note=str(data.get("license_note", "")).strip(),
+        redistributable=data.get("redistributable"),
+        synthetic=bool(data.get("synthetic", False)),
+        tasks=tuple(data.get("tasks", ())),
+        include=tuple(layout.get("include", ())),
+        detect=tuple(layout.get("detect", ())),
+        layout=str(layout.get("description", "")).strip(),
+        defaults={str(k): str(v) for k, v in data.get("defaults", {}).items()},
+        tables=tuple(tables),
+        unverified=tuple(data.get("unverified", ())),
+        generator=data.get("generator"),
+        files=files,
+        origin=origin,
+    )
+
+
+@cache
+def builtin_manifests() -> dict[str, Manifest]:
+    """Every manifest shipped with the package, by id."""
+    found: dict[str, Manifest] = {}
+    folder = resources.files("medblink_build.data_manifests")
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".toml"):
+            continue
+        manifest = parse_manifest(entry.read_text(encoding="utf-8"), f"data_manifests/{entry.name}")
+        if manifest.id in found:
+            raise SourceError(f"data_manifests/{entry.name}: duplicate source id {manifest.id!r}")
+        found[manifest.id] = manifest
+    return found
+
+
+def get_manifest(source_id: str) -> Manifest:
+    manifests = builtin_manifests()
+    try:
+        return manifests[source_id]
+    except KeyError:
+        raise SourceError(f"unknown source {source_id!r}; known: {', '.join(sorted(manifests))}") from None
+
+
+def load_manifest_file(path: Path) -> Manifest:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot read manifest: {exc.strerror or exc}") from exc
+    return parse_manifest(text, str(path))

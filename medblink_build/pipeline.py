@@ -1,0 +1,118 @@
+"""Running a recipe: sources -> items -> examples (in any executor) -> one output folder.
+
+Items are visited in a seeded order (a hash of seed, recipe and item key), so `--limit N` takes a
+seeded random subset that does not depend on file-system order, worker count or executor, and
+the first N successful examples per task are kept.
+"""
+
+from __future__ import annotations
+
+import functools
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import MedblinkError, RecipeError
+from .executors import make_executor
+from .model import Skipped, SourceItem
+from .output.dataset import DatasetWriter
+from .output.folder import StagedOutput
+from .registry import RecipeRef
+from .seeding import stable_hash
+from .sources.folder import FolderSource
+from .sources.samples import materialize_sample
+from .worker import Failed, Job, build_one, recipe_instance
+
+
+class BuildFailed(MedblinkError):
+    """An item failed in a way that must stop the build (strict mode or an internal error)."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        self.detail = detail
+        super().__init__(message)
+
+
+@dataclass
+class BuildSummary:
+    out: Path
+    counts: dict[str, int]
+    letters: dict[str, dict[str, int]]
+    skipped: dict[str, int]
+    sample: bool
+    manifest: dict[str, Any] = field(repr=False, default_factory=dict)
+
+
+@dataclass
+class BuildOptions:
+    seed: int = 0
+    limit: int | None = None  # examples per task config
+    workers: int = 1
+    executor: str = "process"
+    strict: bool = False
+    params: dict[str, Any] = field(default_factory=dict)
+    max_shard_bytes: int | None = None
+
+
+def ordered_items(sources: Sequence[FolderSource], recipe_name: str, seed: int, select: Callable) -> list[SourceItem]:  # type: ignore[type-arg]
+    items: list[SourceItem] = []
+    seen: set[str] = set()
+    for source in sources:
+        for item in select(source.items()):
+            if item.key in seen:
+                raise MedblinkError(f"item {item.key!r} appears twice: the same source was given twice?")
+            seen.add(item.key)
+            items.append(item)
+    return sorted(items, key=lambda it: (stable_hash(str(seed), recipe_name, it.key, length=32), it.key))
+
+
+def run_recipe(
+    ref: RecipeRef,
+    sources: Sequence[FolderSource],
+    out: Path,
+    options: BuildOptions,
+    progress: Callable[[int | None], Any] | None = None,
+) -> BuildSummary:
+    """Build one recipe's configs into `out`. With no sources, its built-in sample is used."""
+    recipe = recipe_instance(ref)
+    if options.limit is not None and options.limit < 1:
+        raise MedblinkError(f"--limit must be at least 1, got {options.limit}")
+    with tempfile.TemporaryDirectory(prefix="medblink-sample-") as scratch:
+        sample = not sources
+        if sample:
+            if not recipe.sample_sources:
+                raise RecipeError(f"recipe {recipe.name!r} has no built-in sample source; give --source")
+            sources = [materialize_sample(sid, Path(scratch)) for sid in recipe.sample_sources]
+        manifests = {s.id: s.manifest for s in sources}
+        items = ordered_items(sources, recipe.name, options.seed, recipe.select)
+        job = Job(ref, options.seed, dict(options.params), options.strict)
+        with StagedOutput(out) as staging:
+            writer = DatasetWriter(staging, options.seed, sample=sample, max_shard_bytes=options.max_shard_bytes)
+            writer.declare(recipe.name, recipe.version, recipe.description, recipe.tasks)
+            bar = progress(len(items)) if progress else None
+            executor = make_executor(options.executor, options.workers)
+            try:
+                for result in executor.map_ordered(functools.partial(build_one, job), items):
+                    if bar is not None:
+                        bar.update(1)
+                    if isinstance(result, Failed):
+                        raise BuildFailed(result.message, result.detail)
+                    if isinstance(result, Skipped):
+                        writer.skip(result)
+                        continue
+                    if result.task not in writer.tasks:
+                        raise BuildFailed(f"recipe {recipe.name!r} produced undeclared task {result.task!r}")
+                    if options.limit is not None and writer.tasks[result.task].shards.rows >= options.limit:
+                        if all(c >= options.limit for c in writer.counts().values()):
+                            break
+                        continue
+                    writer.add(result, manifests[result.source], recipe.name)
+                    if options.limit is not None and all(c >= options.limit for c in writer.counts().values()):
+                        break
+            finally:
+                executor.close()
+                if bar is not None:
+                    bar.close()
+            manifest = writer.finish()
+    return BuildSummary(out, writer.counts(), writer.letter_counts(), writer.skip_counts(), sample, manifest)

@@ -1,0 +1,62 @@
+"""Readers turn files into pixels plus geometry. They know formats, never tasks.
+
+`read_image` picks the reader from the file's content (DICOM preamble, PNG/JPEG/TIFF magic) and
+falls back on its suffix, so extension-less DICOM files from PACS exports are read too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import ReaderError
+from ..model import DisplayImage
+from .dicom_image import read_dicom_image
+from .raster import RASTER_SUFFIXES, read_raster_image
+
+DICOM_SUFFIXES = frozenset({".dcm", ".dicom", ".dic", ".ima"})
+IMAGE_SUFFIXES = DICOM_SUFFIXES | RASTER_SUFFIXES
+
+_MAGIC = {
+    b"\x89PNG\r\n\x1a\n": "raster",
+    b"\xff\xd8\xff": "raster",
+    b"II*\x00": "raster",
+    b"MM\x00*": "raster",
+    b"II+\x00": "raster",
+    b"MM\x00+": "raster",
+}
+
+
+def sniff_format(head: bytes, suffix: str = "") -> str | None:
+    """'dicom', 'raster' or None, from the first 132+ bytes of a file and its suffix."""
+    if len(head) >= 132 and head[128:132] == b"DICM":
+        return "dicom"
+    for magic, kind in _MAGIC.items():
+        if head.startswith(magic):
+            return kind
+    suffix = suffix.lower()
+    if suffix in DICOM_SUFFIXES:
+        return "dicom"  # e.g. preamble-less DICOM; the reader decides
+    if suffix in RASTER_SUFFIXES:
+        return "raster"
+    return None
+
+
+def read_image(path: str | Path, data: bytes | None = None, *, frame: int | None = None) -> DisplayImage:
+    """Read any supported 2-D image. `data` may hold the file's bytes if they were already read."""
+    path = Path(path)
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ReaderError(path, f"cannot read file: {exc.strerror or exc}") from exc
+    if not data:
+        raise ReaderError(path, "file is empty (0 bytes)")
+    kind = sniff_format(data[:512], path.suffix)
+    if kind == "dicom":
+        return read_dicom_image(path, data, frame=frame)
+    if kind == "raster":
+        return read_raster_image(path, data)
+    raise ReaderError(path, "not a supported image (expected DICOM, PNG, JPEG or TIFF)")
+
+
+__all__ = ["IMAGE_SUFFIXES", "read_dicom_image", "read_image", "read_raster_image", "sniff_format"]

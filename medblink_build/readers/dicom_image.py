@@ -1,0 +1,159 @@
+"""2-D DICOM images (radiographs, secondary captures, single frames) through pydicom.
+
+Compressed transfer syntaxes are decoded by pydicom's pixel backends: pylibjpeg-libjpeg (JPEG
+baseline/extended/lossless, JPEG-LS), pylibjpeg-openjpeg (JPEG 2000) and pylibjpeg-rle or pydicom's
+own RLE decoder. A missing backend surfaces as pydicom's message, which names the package to install.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ReaderError
+from ..geometry import GeometryError, parse_patient_orientation
+from ..model import DisplayImage, ImageGeometry
+from .display import to_display_uint8
+from .limits import MAX_IMAGE_PIXELS
+
+_COLOUR = {"RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_420"}
+
+
+def _text(ds: Any, keyword: str) -> str | None:
+    value = ds.get(keyword)
+    if value is None or value == "":
+        return None
+    return str(value).strip().upper() or None
+
+
+def read_dicom_header(path: str | Path, data: bytes | None = None, *, pixels: bool = True) -> Any:
+    """Parse a DICOM file (optionally from bytes already read) or raise ReaderError."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    buf = io.BytesIO(data) if data is not None else None
+    target: Any = buf if buf is not None else str(path)
+    try:
+        return pydicom.dcmread(target, stop_before_pixels=not pixels)
+    except InvalidDicomError:
+        pass
+    except Exception as exc:
+        raise ReaderError(path, f"cannot parse DICOM: {type(exc).__name__}: {exc}") from exc
+    # No 128-byte preamble + DICM: accept only if it parses as a dataset with image attributes.
+    try:
+        if buf is not None:
+            buf.seek(0)
+        ds = pydicom.dcmread(target, force=True, stop_before_pixels=not pixels)
+    except Exception as exc:
+        raise ReaderError(path, f"not a DICOM file: {type(exc).__name__}: {exc}") from exc
+    if "Rows" not in ds or "Columns" not in ds:
+        raise ReaderError(path, "not a DICOM file (no DICM preamble and no image attributes)")
+    if not hasattr(ds, "file_meta") or "TransferSyntaxUID" not in ds.file_meta:
+        from pydicom.uid import ImplicitVRLittleEndian
+
+        ds.file_meta = pydicom.dataset.FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    return ds
+
+
+def geometry_of(ds: Any) -> ImageGeometry:
+    try:
+        orientation = parse_patient_orientation(ds.get("PatientOrientation"))
+    except GeometryError:
+        orientation = None  # recorded as malformed by the caller through the raw value
+    spacing = ds.get("PixelSpacing") or ds.get("ImagerPixelSpacing")
+    return ImageGeometry(
+        patient_orientation=orientation,
+        view_position=_text(ds, "ViewPosition"),
+        laterality=_text(ds, "ImageLaterality") or _text(ds, "Laterality"),
+        body_part=_text(ds, "BodyPartExamined"),
+        pixel_spacing_mm=(float(spacing[0]), float(spacing[1])) if spacing and len(spacing) == 2 else None,
+        burned_in_annotation=_text(ds, "BurnedInAnnotation"),
+    )
+
+
+def _check_size(ds: Any, path: str | Path) -> int:
+    try:
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        frames = int(ds.get("NumberOfFrames") or 1)
+        samples = int(ds.get("SamplesPerPixel") or 1)
+    except (TypeError, ValueError) as exc:
+        raise ReaderError(path, f"malformed image dimensions: {exc}") from exc
+    if rows <= 0 or cols <= 0 or frames <= 0:
+        raise ReaderError(path, f"image dimensions {rows}x{cols}x{frames} frames are not positive")
+    if rows * cols * samples > MAX_IMAGE_PIXELS:
+        raise ReaderError(
+            path, f"header declares {cols}x{rows}x{samples} samples per frame, above the limit of {MAX_IMAGE_PIXELS}"
+        )
+    return frames
+
+
+def read_dicom_image(path: str | Path, data: bytes | None = None, *, frame: int | None = None) -> DisplayImage:
+    """Decode one frame of a DICOM image to display pixels with its geometry.
+
+    Multi-frame files need an explicit `frame`; a single radiograph is frame 0 implicitly.
+    """
+    ds = read_dicom_header(path, data, pixels=True)
+    if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+        sop = ds.get("SOPClassUID")
+        kind = f" ({sop.name})" if sop is not None and hasattr(sop, "name") else ""
+        raise ReaderError(path, f"DICOM has no pixel data (7FE0,0010){kind}")
+    frames = _check_size(ds, path)
+    if frame is None:
+        if frames > 1:
+            raise ReaderError(path, f"multi-frame DICOM ({frames} frames): a frame index is required")
+        frame = 0
+    if not 0 <= frame < frames:
+        raise ReaderError(path, f"frame {frame} outside 0..{frames - 1}")
+
+    from pydicom.pixels import pixel_array
+
+    tsyntax = ds.file_meta.get("TransferSyntaxUID")
+    ts_name = tsyntax.name if tsyntax is not None else "unknown"
+    try:
+        arr = pixel_array(ds, index=frame if frames > 1 else None)
+    except Exception as exc:
+        raise ReaderError(path, f"cannot decode pixel data ({ts_name}): {exc}") from exc
+
+    photometric = _text(ds, "PhotometricInterpretation") or "MONOCHROME2"
+    decode: dict[str, Any] = {
+        "format": "DICOM",
+        "transfer_syntax": str(ts_name),
+        "photometric": photometric,
+        "bits_stored": int(ds.get("BitsStored") or 0),
+        "frame": frame,
+        "modality": _text(ds, "Modality"),
+    }
+    if photometric in ("MONOCHROME1", "MONOCHROME2"):
+        if arr.ndim != 2:
+            raise ReaderError(path, f"greyscale image has unexpected shape {arr.shape}")
+        pixels, window = to_display_uint8(arr, ds, invert=photometric == "MONOCHROME1", path=str(path))
+        decode["window"] = window
+    elif photometric == "PALETTE COLOR":
+        from pydicom.pixels import apply_color_lut
+
+        try:
+            rgb = apply_color_lut(arr, ds)
+        except Exception as exc:
+            raise ReaderError(path, f"invalid palette colour lookup table: {exc}") from exc
+        pixels = _rgb_to_uint8(rgb)
+        decode["window"] = {"method": "palette colour LUT"}
+    elif photometric in _COLOUR:
+        if arr.ndim != 3 or arr.shape[-1] != 3:
+            raise ReaderError(path, f"colour image has unexpected shape {arr.shape}")
+        pixels = _rgb_to_uint8(arr)
+        decode["window"] = {"method": "colour converted to RGB by pydicom"}
+    else:
+        raise ReaderError(path, f"unsupported Photometric Interpretation {photometric!r}")
+    return DisplayImage(pixels=np.ascontiguousarray(pixels), geometry=geometry_of(ds), decode=decode)
+
+
+def _rgb_to_uint8(arr: np.ndarray) -> np.ndarray:
+    if arr.dtype == np.uint8:
+        return arr
+    top = float(arr.max()) or 1.0
+    bits = int(np.ceil(np.log2(top + 1)))
+    return np.rint(arr.astype(np.float64) * (255.0 / (2**bits - 1))).astype(np.uint8)

@@ -1,0 +1,89 @@
+"""The recipe contract: what a task declares, and the two things it does.
+
+A recipe is a class with its task metadata on it (name, version, tasks, sample source) and two
+methods: `select` (which source items it can use, cheap) and `build` (one item -> one Example, or
+`SkipItem` with a reason). Everything else - reading inputs with digests, seeding, letters,
+writing, parallelism - is the toolkit's, so a new task is one small file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .hashing import sha256_bytes
+from .model import DisplayImage, Example, InputFile, SourceItem
+from .seeding import rng_for
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """One output config (a MedBLINK task id) and what the card says about it."""
+
+    task_id: str
+    modality: str
+    anatomy: str
+    description: str
+    question: str  # the question template, as asked
+    answer_type: str = "multiple choice"
+
+
+class ItemContext:
+    """What `Recipe.build` gets besides the item: seeded generators and digest-recording reads."""
+
+    def __init__(self, item: SourceItem, seed: int, params: dict[str, Any]) -> None:
+        self.item = item
+        self.seed = seed
+        self.params = params
+        self.inputs: list[InputFile] = []
+
+    def rng(self, task: str) -> np.random.Generator:
+        """The generator for this item in `task`, seeded by (seed, task, item key)."""
+        return rng_for(self.seed, task, self.item.key)
+
+    def read_bytes(self, index: int = 0) -> tuple[Path, bytes]:
+        """Read input file `index` once, recording its sha256 for provenance."""
+        from .errors import ReaderError
+
+        path = self.item.path(index)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ReaderError(path, f"cannot read file: {exc.strerror or exc}") from exc
+        self.inputs.append(InputFile(self.item.source_id, self.item.files[index], sha256_bytes(data)))
+        return path, data
+
+    def read_image(self, index: int = 0, *, frame: int | None = None) -> DisplayImage:
+        """Read and decode input `index` as a 2-D display image (one read, digest recorded)."""
+        from .readers import read_image
+
+        path, data = self.read_bytes(index)
+        return read_image(path, data, frame=frame)
+
+
+class Recipe:
+    """Base class of every recipe. Subclasses set the class attributes and implement `build`."""
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+    description: ClassVar[str] = ""
+    tasks: ClassVar[tuple[TaskInfo, ...]]
+    sample_sources: ClassVar[tuple[str, ...]] = ()
+    release_notes: ClassVar[dict[str, str]] = {}
+
+    def task(self, task_id: str) -> TaskInfo:
+        for info in self.tasks:
+            if info.task_id == task_id:
+                return info
+        raise KeyError(task_id)
+
+    def select(self, items: Iterable[SourceItem]) -> Iterable[SourceItem]:
+        """The items this recipe can try; the default takes all. Must not read pixel data."""
+        return items
+
+    def build(self, item: SourceItem, ctx: ItemContext) -> Example:  # pragma: no cover - abstract
+        raise NotImplementedError

@@ -1,0 +1,123 @@
+"""A local copy of a source: files found under a root folder, with per-file metadata.
+
+Files are found recursively in sorted order (hidden entries and symlinks leaving the root are
+ignored), filtered by the manifest's include globs or, without them, by image suffix or DICOM
+content. Metadata comes from the manifest's defaults, then its metadata tables (e.g. the NIH
+`Data_Entry_2017.csv`), then an optional `labels.csv` in the root with a `path` column: later
+ones win. Tables are parsed as CSV data, and a row naming a path outside the root is an error.
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from ..errors import SourceError
+from ..manifests import Manifest, MetadataTable
+from ..model import SourceItem
+from ..readers import IMAGE_SUFFIXES, sniff_format
+
+LABELS_FILE = "labels.csv"
+LABELS_TABLE = MetadataTable(path=LABELS_FILE, key="path", match="relpath")
+
+
+def _is_inside(root: Path, candidate: Path) -> bool:
+    try:
+        candidate.resolve().relative_to(root)
+    except (ValueError, OSError, RuntimeError):
+        return False
+    return True
+
+
+def _safe_relpath(value: str, table: str, line: int) -> str:
+    rel = PurePosixPath(value.replace("\\", "/"))
+    if rel.is_absolute() or ".." in rel.parts or not value.strip():
+        raise SourceError(f"{table}: line {line}: path {value!r} is empty or escapes the source root")
+    return str(rel)
+
+
+@dataclass
+class FolderSource:
+    """A source root bound to its manifest (or to a generic description when none fits)."""
+
+    root: Path
+    manifest: Manifest
+
+    @property
+    def id(self) -> str:
+        return self.manifest.id
+
+    def _candidate_files(self) -> list[str]:
+        root = self.root.resolve()
+        found: list[str] = []
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            base = Path(dirpath)
+            for name in sorted(filenames):
+                if name.startswith("."):
+                    continue
+                full = base / name
+                if full.is_symlink() and not _is_inside(root, full):
+                    continue
+                rel = full.relative_to(root).as_posix()
+                if self._wanted(rel, full):
+                    found.append(rel)
+        return found
+
+    def _wanted(self, rel: str, full: Path) -> bool:
+        if self.manifest.include:
+            return any(fnmatch.fnmatchcase(rel, pattern) for pattern in self.manifest.include)
+        suffix = full.suffix.lower()
+        if suffix in IMAGE_SUFFIXES:
+            return True
+        if suffix == "":
+            try:
+                with open(full, "rb") as f:
+                    return sniff_format(f.read(132)) == "dicom"
+            except OSError:
+                return False
+        return False
+
+    def _read_table(self, table: MetadataTable, required: bool) -> dict[str, dict[str, str]]:
+        path = self.root / table.path
+        if not path.exists():
+            if required:
+                raise SourceError(f"{path}: metadata table named by {self.manifest.origin} is missing")
+            return {}
+        rows: dict[str, dict[str, str]] = {}
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as f:
+                reader = csv.DictReader(f, delimiter=table.delimiter)
+                if reader.fieldnames is None or table.key not in reader.fieldnames:
+                    raise SourceError(f"{path}: no {table.key!r} column (columns: {reader.fieldnames})")
+                for line, row in enumerate(reader, start=2):
+                    key = row.get(table.key) or ""
+                    if table.match == "relpath":
+                        key = _safe_relpath(key, str(path), line)
+                    if table.columns:
+                        values = {ours: (row.get(theirs) or "").strip() for ours, theirs in table.columns.items()}
+                    else:
+                        values = {k: (v or "").strip() for k, v in row.items() if k and k != table.key}
+                    rows[key] = values
+        except UnicodeDecodeError as exc:
+            raise SourceError(f"{path}: not UTF-8 text: {exc}") from exc
+        except csv.Error as exc:
+            raise SourceError(f"{path}: malformed CSV: {exc}") from exc
+        return rows
+
+    def items(self) -> Iterator[SourceItem]:
+        """One item per image file, in sorted path order, with its metadata merged."""
+        if not self.root.is_dir():
+            raise SourceError(f"{self.root}: source folder does not exist or is not a folder")
+        tables = [(t, self._read_table(t, required=True)) for t in self.manifest.tables]
+        tables.append((LABELS_TABLE, self._read_table(LABELS_TABLE, required=False)))
+        for rel in self._candidate_files():
+            metadata = dict(self.manifest.defaults)
+            for table, rows in tables:
+                key = {"relpath": rel, "name": PurePosixPath(rel).name, "stem": PurePosixPath(rel).stem}[table.match]
+                metadata.update({k: v for k, v in rows.get(key, {}).items() if v != ""})
+            yield SourceItem(key=f"{self.id}/{rel}", source_id=self.id, root=self.root, files=(rel,), metadata=metadata)

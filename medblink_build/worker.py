@@ -1,0 +1,62 @@
+"""Building one item, as run inside any executor: recipe errors become skips or failures.
+
+A file that cannot be read (ReaderError) or a recipe's SkipItem becomes a recorded skip; with
+`strict` a ReaderError fails the build instead. Anything unexpected is a failure carrying the item
+key and the exception, never a silent skip: a bug must not look like bad data.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import MedblinkError, ReaderError, SkipItem
+from .model import Example, Skipped, SourceItem
+from .recipe import ItemContext, Recipe
+from .registry import RecipeRef
+
+
+@dataclass(frozen=True)
+class Job:
+    recipe: RecipeRef
+    seed: int
+    params: dict[str, Any] = field(default_factory=dict)
+    strict: bool = False
+
+
+@dataclass(frozen=True)
+class Failed:
+    key: str
+    message: str
+    detail: str = ""
+
+
+_RECIPES: dict[RecipeRef, Recipe] = {}
+
+
+def recipe_instance(ref: RecipeRef) -> Recipe:
+    if ref not in _RECIPES:
+        _RECIPES[ref] = ref.load()()
+    return _RECIPES[ref]
+
+
+def build_one(job: Job, item: SourceItem) -> Example | Skipped | Failed:
+    recipe = recipe_instance(job.recipe)
+    ctx = ItemContext(item, job.seed, job.params)
+    try:
+        example = recipe.build(item, ctx)
+    except SkipItem as skip:
+        return Skipped(item.key, skip.reason, skip.detail)
+    except ReaderError as exc:
+        if job.strict:
+            return Failed(item.key, str(exc))
+        return Skipped(item.key, "unreadable", str(exc))
+    except MedblinkError as exc:
+        return Failed(item.key, f"{item.key}: {exc}")
+    except Exception as exc:  # a bug in a recipe or reader: fail loudly with where it happened
+        return Failed(item.key, f"{item.key}: internal error {type(exc).__name__}: {exc}", traceback.format_exc())
+    if not example.inputs:
+        example.inputs = list(ctx.inputs)
+    example.source = item.source_id  # the source is the item's, whatever the recipe set
+    return example

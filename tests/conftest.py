@@ -1,0 +1,35 @@
+"""Shared fixtures: a small sample X-ray source written once per session, and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from medblink_build.cli import main
+from medblink_build.sources.sample_xray import write_xray_sample
+
+# Tests never touch the network, and never reuse a `datasets` cache from an earlier run (its cache
+# key for local files would hand back stale rows for a rebuilt folder at the same path).
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_CACHE"] = tempfile.mkdtemp(prefix="medblink-hf-cache-")
+
+
+@pytest.fixture(scope="session")
+def xray_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built-in sample source at a small size (256 px, 6 DICOMs per anatomy + rasters)."""
+    return write_xray_sample(tmp_path_factory.mktemp("xray") / "src", size=256, per_anatomy=6)
+
+
+def run_cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def cli():  # type: ignore[no-untyped-def]
+    return run_cli
