@@ -20,7 +20,7 @@ class ReaderError(MedblinkError):
     def __init__(self, path: str | Path, problem: str) -> None:
         self.path = str(path)
         self.problem = " ".join(str(problem).split())  # one line, whatever the library said
-        super().__init__(f"{self.path}: {problem}")
+        super().__init__(f"{self.path}: {self.problem}")
 
 
 class SourceError(MedblinkError):

@@ -19,6 +19,8 @@ from ..model import DisplayImage, ImageGeometry
 from .display import to_display_uint8
 from .limits import MAX_IMAGE_PIXELS
 
+_PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"  # (7FE0,0010) as little-endian group, element
+
 _COLOUR = {"RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_420"}
 
 
@@ -64,15 +66,27 @@ def geometry_of(ds: Any) -> ImageGeometry:
         orientation = parse_patient_orientation(ds.get("PatientOrientation"))
     except GeometryError:
         orientation = None  # recorded as malformed by the caller through the raw value
-    spacing = ds.get("PixelSpacing") or ds.get("ImagerPixelSpacing")
     return ImageGeometry(
         patient_orientation=orientation,
         view_position=_text(ds, "ViewPosition"),
         laterality=_text(ds, "ImageLaterality") or _text(ds, "Laterality"),
         body_part=_text(ds, "BodyPartExamined"),
-        pixel_spacing_mm=(float(spacing[0]), float(spacing[1])) if spacing and len(spacing) == 2 else None,
+        pixel_spacing_mm=_pixel_spacing(ds),
         burned_in_annotation=_text(ds, "BurnedInAnnotation"),
     )
+
+
+def _pixel_spacing(ds: Any) -> tuple[float, float] | None:
+    """(row, column) spacing in mm from PixelSpacing, else ImagerPixelSpacing; None if not two numbers."""
+    from pydicom.multival import MultiValue
+
+    spacing = ds.get("PixelSpacing") or ds.get("ImagerPixelSpacing")
+    if not isinstance(spacing, (MultiValue, list, tuple)) or len(spacing) != 2:
+        return None
+    try:
+        return float(spacing[0]), float(spacing[1])
+    except (TypeError, ValueError):
+        return None
 
 
 def _check_size(ds: Any, path: str | Path) -> int:
@@ -98,6 +112,8 @@ def read_dicom_image(path: str | Path, data: bytes | None = None, *, frame: int 
     """
     ds = read_dicom_header(path, data, pixels=True)
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+        if data is not None and _PIXEL_DATA_TAG in data:
+            raise ReaderError(path, "pixel data element (7FE0,0010) is truncated or malformed")
         sop = ds.get("SOPClassUID")
         kind = f" ({sop.name})" if sop is not None and hasattr(sop, "name") else ""
         raise ReaderError(path, f"DICOM has no pixel data (7FE0,0010){kind}")
@@ -139,21 +155,21 @@ def read_dicom_image(path: str | Path, data: bytes | None = None, *, frame: int 
             rgb = apply_color_lut(arr, ds)
         except Exception as exc:
             raise ReaderError(path, f"invalid palette colour lookup table: {exc}") from exc
-        pixels = _rgb_to_uint8(rgb)
-        decode["window"] = {"method": "palette colour LUT"}
+        bits = int(ds.RedPaletteColorLookupTableDescriptor[2])
+        pixels = _rgb_to_uint8(rgb, bits)
+        decode["window"] = {"method": "palette colour LUT", "lut_bits": bits}
     elif photometric in _COLOUR:
         if arr.ndim != 3 or arr.shape[-1] != 3:
             raise ReaderError(path, f"colour image has unexpected shape {arr.shape}")
-        pixels = _rgb_to_uint8(arr)
+        pixels = _rgb_to_uint8(arr, int(ds.get("BitsStored") or 8))
         decode["window"] = {"method": "colour converted to RGB by pydicom"}
     else:
         raise ReaderError(path, f"unsupported Photometric Interpretation {photometric!r}")
     return DisplayImage(pixels=np.ascontiguousarray(pixels), geometry=geometry_of(ds), decode=decode)
 
 
-def _rgb_to_uint8(arr: np.ndarray) -> np.ndarray:
-    if arr.dtype == np.uint8:
-        return arr
-    top = float(arr.max()) or 1.0
-    bits = int(np.ceil(np.log2(top + 1)))
+def _rgb_to_uint8(arr: np.ndarray, bits: int) -> np.ndarray:
+    """Scale colour samples of `bits` bits (the stored or LUT depth, not the image's own max) to 8."""
+    if bits <= 8:
+        return arr.astype(np.uint8, copy=False)
     return np.rint(arr.astype(np.float64) * (255.0 / (2**bits - 1))).astype(np.uint8)

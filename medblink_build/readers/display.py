@@ -1,7 +1,7 @@
 """Stored pixel values to 8-bit display values: modality LUT, VOI LUT or window, polarity.
 
 Integer images go through one lookup table built over their value range: pydicom's own
-`apply_modality_lut` / `apply_voi_lut` are run on that small vector of possible values, and the
+`apply_modality_lut` / `apply_windowing` are run on that small vector of possible values, and the
 image is then indexed once (`lut[arr]`). That keeps DICOM semantics in the library that owns them
 and costs one pass over the pixels instead of several float copies.
 
@@ -34,8 +34,9 @@ def _voi_output_range(ds: Any) -> tuple[float, float]:
         lo, hi = float(-(2 ** (bits - 1))), float(2 ** (bits - 1) - 1)
     slope, intercept = ds.get("RescaleSlope"), ds.get("RescaleIntercept")
     if slope is not None and intercept is not None:
-        a, b = lo * float(slope) + float(intercept), hi * float(slope) + float(intercept)
-        lo, hi = min(a, b), max(a, b)
+        # Not sorted: with a negative slope pydicom's y_min is the larger value, and values below
+        # the window go to y_min, so the scale must run from y_min to y_max as given.
+        lo, hi = lo * float(slope) + float(intercept), hi * float(slope) + float(intercept)
     return lo, hi
 
 
@@ -64,7 +65,8 @@ def _weighted_percentiles(values: np.ndarray, weights: np.ndarray, q: tuple[floa
 
 
 def _scale(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    if hi <= lo:
+    """Map lo -> 0 and hi -> 1 (hi may be below lo, which inverts), clipped to [0, 1]."""
+    if hi == lo:
         return np.zeros_like(values, dtype=np.float64)
     return np.clip((values.astype(np.float64) - lo) / (hi - lo), 0.0, 1.0)
 
@@ -89,12 +91,15 @@ def to_display_uint8(
         lo_v, hi_v = int(stored.min()), int(stored.max())
         if hi_v - lo_v + 1 <= _MAX_LUT_ENTRIES:
             values = np.arange(lo_v, hi_v + 1, dtype=np.int64)
-            counts = np.bincount((stored.astype(np.int64, copy=False) - lo_v).ravel(), minlength=len(values))
+            if lo_v == 0 or (lo_v > 0 and stored.dtype.kind == "u"):
+                index = stored if lo_v == 0 else stored - stored.dtype.type(lo_v)
+            else:  # widen first: int16 - (-32768) overflows in its own type
+                index = stored.astype(np.int32 if stored.itemsize <= 2 else np.int64) - lo_v
+            counts = np.bincount(index.ravel(), minlength=len(values))
             unit, info = _display_curve(values, counts, ds, path)
             if invert:
                 unit = 1.0 - unit
             lut = np.rint(unit * 255.0).astype(np.uint8)
-            index = stored - lo_v if lo_v != 0 else stored
             info["inverted"] = invert
             return lut[index], info
     flat = stored.astype(np.float64)
@@ -111,7 +116,7 @@ def _display_curve(
     values: np.ndarray, weights: np.ndarray, ds: Any | None, path: str
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Map stored `values` (weighted by how often they occur) to [0, 1] display values."""
-    from pydicom.pixels import apply_modality_lut, apply_voi_lut, apply_windowing
+    from pydicom.pixels import apply_modality_lut, apply_windowing
 
     modality = values.astype(np.float64)
     info: dict[str, Any] = {}
@@ -127,12 +132,10 @@ def _display_curve(
             info["rescale"] = {"slope": float(slope or 1), "intercept": float(intercept or 0)}
         try:
             if ds.get("VOILUTSequence"):
-                out = np.asarray(apply_voi_lut(modality, ds, prefer_lut=True), dtype=np.float64)
-                lut_data = np.asarray(ds.VOILUTSequence[0].LUTData, dtype=np.float64)
-                info.update(
-                    method="VOI LUT Sequence from file", lut_range=[float(lut_data.min()), float(lut_data.max())]
-                )
-                return _scale(out, float(lut_data.min()), float(lut_data.max())), info
+                out, lut_data = _apply_voi_lut_sequence(modality, ds.VOILUTSequence[0])
+                lo, hi = float(lut_data.min()), float(lut_data.max())
+                info.update(method="VOI LUT Sequence from file", lut_range=[lo, hi])
+                return _scale(out, lo, hi), info
             if _has_window(ds):
                 out = np.asarray(apply_windowing(modality, ds), dtype=np.float64)
                 lo, hi = _voi_output_range(ds)
@@ -150,3 +153,18 @@ def _display_curve(
     lo, hi = _weighted_percentiles(modality, weights, PERCENTILES)
     info.update(method="percentile window", percentiles=list(PERCENTILES), low=lo, high=hi)
     return _scale(modality, lo, hi), info
+
+
+def _apply_voi_lut_sequence(values: np.ndarray, item: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Look values up in a VOI LUT (PS3.3 C.11.2.1.1): clamp below the first and after the last entry.
+
+    Done here rather than with pydicom 3.0's `apply_voi`, which indexes an 8-bit LUT of more than
+    256 entries through a uint8 array and returns wrong values.
+    """
+    descriptor = [int(v) for v in item.LUTDescriptor]
+    lut = np.asarray(item.LUTData, dtype=np.float64).ravel()
+    if lut.size == 0:
+        raise ValueError("VOI LUT Sequence item has no LUT Data")
+    first = descriptor[1]
+    index = np.clip(np.rint(values - first), 0, lut.size - 1).astype(np.int64)
+    return lut[index], lut

@@ -2,5 +2,6 @@
 
 from __future__ import annotations
 
-#: Largest 2-D image (pixels per frame x samples) a reader decodes: 400 megapixels.
-MAX_IMAGE_PIXELS = 400_000_000
+#: Largest 2-D image (pixels per frame x samples) a reader decodes: 178 megapixels, just under
+#: twice Pillow's own decompression-bomb limit, so the DICOM and raster readers agree.
+MAX_IMAGE_PIXELS = 178_000_000

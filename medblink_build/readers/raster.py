@@ -27,10 +27,13 @@ _GREY_MODES = {"1", "L", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 def _open(path: str | Path, data: bytes | None) -> Image.Image:
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Our own limit below applies; Pillow's error still stops anything past twice its own.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data) if data is not None else path)
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ReaderError(path, f"not a readable PNG/JPEG/TIFF image: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise ReaderError(path, "not a readable PNG/JPEG/TIFF image (format not recognised)") from exc
+    except Image.DecompressionBombError as exc:
+        raise ReaderError(path, f"image too large: {exc}") from exc
     except OSError as exc:
         raise ReaderError(path, f"cannot open image: {exc}") from exc
     w, h = image.size
@@ -46,7 +49,7 @@ def read_raster_image(path: str | Path, data: bytes | None = None) -> DisplayIma
     mode = image.mode
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image.load()
             if mode in _GREY_MODES:
                 arr = np.asarray(image.convert("L") if mode == "1" else image)
@@ -56,7 +59,7 @@ def read_raster_image(path: str | Path, data: bytes | None = None) -> DisplayIma
                 arr = np.asarray(image.convert("RGB"))
             else:
                 arr = np.asarray(image.convert("RGB"))
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombWarning) as exc:
+    except (OSError, ValueError, SyntaxError) as exc:
         raise ReaderError(path, f"cannot decode {fmt} pixel data: {exc}") from exc
     decode = {"format": fmt, "mode": mode}
     if arr.ndim == 3 and arr.shape[-1] == 3 and _is_grey(arr):

@@ -249,14 +249,14 @@ def chest_pa(variant: int, size: int = 512) -> np.ndarray:
     variant, size = _check_args(variant, size)
     rng = np.random.default_rng(variant)
     # Shape parameters: always drawn in this order so each variant is reproducible.
-    cx, cy = 0.5 + rng.uniform(-0.02, 0.02), 0.5 + rng.uniform(-0.015, 0.015)
+    cx, cy = 0.5 + rng.uniform(-0.015, 0.015), 0.5 + rng.uniform(-0.015, 0.015)
     sx, sy = rng.uniform(0.92, 1.04), rng.uniform(0.95, 1.03)
     contrast = rng.uniform(0.9, 1.1)
     air = rng.uniform(90.0, 160.0)
-    heart_scale = rng.uniform(0.9, 1.1)
+    heart_scale = rng.uniform(0.95, 1.1)
     heart_du = rng.uniform(-0.012, 0.02)
     dia = rng.uniform(-0.025, 0.025)  # both hemidiaphragms up/down (depth of inspiration)
-    dia_left_drop = rng.uniform(0.015, 0.035)  # patient's left (image right) lies lower
+    dia_left_drop = rng.uniform(0.01, 0.025)  # patient's left (image right) lies lower
     rib_step = 0.056 * rng.uniform(0.95, 1.05)
     rib_start = 0.165 + rng.uniform(-0.01, 0.01)
     clav_tilt = rng.uniform(-0.015, 0.015)
@@ -291,7 +291,7 @@ def chest_pa(variant: int, size: int = 512) -> np.ndarray:
 
     # Heart (apex towards image right and down), right atrial border, mediastinum, aortic knob.
     hs = heart_scale
-    heart = f.ellipse(0.565 + heart_du, d_l - 0.125, 0.165 * hs, 0.115 * hs, rotation=0.35)
+    heart = f.ellipse(0.575 + heart_du, d_l - 0.125, 0.18 * hs, 0.12 * hs, rotation=0.35)
     f.ellipse(0.455, d_r - 0.14, 0.045, 0.085, out=heart)
     heart = np.minimum(heart, 1.0)
     medi = f.poly(np.array([(0.445, 0.10), (0.555, 0.10), (0.575, 0.30), (0.56, 0.55),
@@ -399,9 +399,9 @@ def pelvis_ap(variant: int, size: int = 512) -> np.ndarray:
     gain = 2150.0 * contrast
 
     # Soft tissue: lower abdomen widening to the hips, then the two thighs.
-    trunk = f.tube([-0.05, 0.3, 0.55, 0.72, 0.82, 0.88, 0.93],
-                   [0.5] * 7,
-                   [0.37, 0.43, 0.47, 0.46, 0.37, 0.22, 0.0])
+    trunk = f.tube([-0.05, 0.2, 0.4, 0.55, 0.72, 0.82, 0.88, 0.93],
+                   [0.5] * 8,
+                   [0.42, 0.45, 0.465, 0.475, 0.46, 0.37, 0.22, 0.0])
     thigh_r = f.tube([0.55, 1.05], [0.29, 0.30], [0.2, 0.175])
     thigh_l = f.tube([0.55, 1.05], [0.71, 0.70], [0.2, 0.175])
     soft = gain * np.maximum(trunk, np.maximum(thigh_r, thigh_l)) ** 0.6
@@ -458,7 +458,7 @@ def pelvis_ap(variant: int, size: int = 512) -> np.ndarray:
             return 1.0 - u if _m else u
 
         wing = f.poly(mp(ilium))
-        bones.add(wing, 700.0 * c)
+        bones.add(wing, 800.0 * c)
         fossa = ((f.u[None, :] - mu(0.245)) / 0.09) ** 2 + ((f.v[:, None] - 0.23) / 0.085) ** 2
         bones.fill -= 230.0 * c * np.clip(1.0 - fossa, 0.0, 1.0) * wing  # thin iliac fossa
         bones.fill += 300.0 * c * f.band(mp(brim), 0.008)
