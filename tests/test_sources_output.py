@@ -1,0 +1,105 @@
+"""Folder sources (discovery, labels.csv, symlinks) and the output folder (shards, atomic swap)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import datasets
+import pytest
+from PIL import Image
+
+from medblink_build.errors import OutputError, SourceError
+from medblink_build.output.folder import StagedOutput
+from medblink_build.pipeline import BuildOptions, run_recipe
+from medblink_build.registry import find_recipe
+from medblink_build.sources.dicom_writer import write_radiograph
+from medblink_build.sources.resolve import resolve_source
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    root = tmp_path / "src"
+    (root / "a" / "b").mkdir(parents=True)
+    Image.new("L", (8, 8)).save(root / "a" / "b" / "x.png")
+    Image.new("L", (8, 8)).save(root / "top.PNG")
+    write_radiograph(root / "noext", __import__("numpy").zeros((8, 8), "uint16"), uid_seed="n")
+    (root / "notes.txt").write_text("not an image")
+    (root / ".hidden.png").write_bytes(b"")
+    (root / "labels.csv").write_text("path,anatomy,view\na/b/x.png,chest,PA\ntop.PNG,pelvis,\n")
+    return root
+
+
+def test_folder_finds_images_recursively_with_metadata(folder: Path) -> None:
+    source = resolve_source(str(folder))
+    items = {item.files[0]: item for item in source.items()}
+    assert sorted(items) == ["a/b/x.png", "noext", "top.PNG"]  # DICOM found by content, txt/hidden not
+    assert items["a/b/x.png"].metadata == {"anatomy": "chest", "view": "PA"}
+    assert items["top.PNG"].metadata == {"anatomy": "pelvis"}  # empty cells are not values
+    assert items["a/b/x.png"].key == f"{source.id}/a/b/x.png"
+    assert source.manifest.license == "unknown"
+
+
+def test_symlink_leaving_the_root_is_ignored(folder: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.png"
+    Image.new("L", (8, 8)).save(outside)
+    os.symlink(outside, folder / "escape.png")
+    os.symlink(folder / "top.PNG", folder / "inside_link.png")
+    names = [item.files[0] for item in resolve_source(str(folder)).items()]
+    assert "escape.png" not in names and "inside_link.png" in names
+
+
+def test_bad_labels_csv_is_a_clear_error(folder: Path) -> None:
+    (folder / "labels.csv").write_text("file,anatomy\nx.png,chest\n")
+    with pytest.raises(SourceError, match=r"labels.csv: no 'path' column"):
+        list(resolve_source(str(folder)).items())
+
+
+def test_id_equals_path_binds_a_manifest_and_unknown_ids_are_named(folder: Path) -> None:
+    assert resolve_source(f"medblink-sample-xray={folder}").id == "medblink-sample-xray"
+    with pytest.raises(SourceError, match="unknown source 'nope'"):
+        resolve_source(f"nope={folder}")
+
+
+def test_local_source_toml_is_used(folder: Path) -> None:
+    (folder / "source.toml").write_text(
+        'id = "my-xrays"\nname = "My X-rays"\nlicense = "CC-BY-4.0"\naccess = "open"\n'
+        'how_to_obtain = "ours"\nmodality = "X-ray"\nanatomy = "chest"\nhomepage = "x"\ncitation = "y"\n'
+    )
+    source = resolve_source(str(folder))
+    assert (source.id, source.manifest.license) == ("my-xrays", "CC-BY-4.0")
+
+
+def test_staged_output_replaces_only_on_success(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with StagedOutput(out) as staging:
+        (staging / "manifest.json").write_text(json.dumps({"format": "medblink-build-output"}))
+        (staging / "a").write_text("first")
+    with pytest.raises(RuntimeError), StagedOutput(out) as staging:
+        (staging / "manifest.json").write_text(json.dumps({"format": "medblink-build-output"}))
+        (staging / "a").write_text("second, never finished")
+        raise RuntimeError("killed")
+    assert (out / "a").read_text() == "first"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_staged_output_will_not_write_under_a_file(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError, match="not a folder"), StagedOutput(tmp_path / "file"):
+        pass
+
+
+def test_small_shards_rotate_and_still_load(xray_source: Path, tmp_path: Path) -> None:
+    out = tmp_path / "sharded"
+    options = BuildOptions(seed=0, max_shard_bytes=1)  # every row starts a new shard
+    summary = run_recipe(
+        find_recipe("orientation"), [resolve_source(f"medblink-sample-xray={xray_source}")], out, options
+    )
+    n = summary.counts["imaging_orientation_pelvic"]
+    shards = sorted((out / "data" / "imaging_orientation_pelvic").glob("*.parquet"))
+    assert len(shards) == n and shards[-1].name == f"test-{n - 1:05d}-of-{n:05d}.parquet"
+    ds = datasets.load_dataset(str(out), name="imaging_orientation_pelvic", split="test")
+    assert len(ds) == n
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [e[0] for e in manifest["configs"]["imaging_orientation_pelvic"]["examples"]] == ds["id"]
