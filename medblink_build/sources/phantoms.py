@@ -28,7 +28,7 @@ from __future__ import annotations
 import operator
 
 import numpy as np
-from skimage.draw import ellipse, line_aa
+from skimage.draw import ellipse, line_aa, polygon2mask
 from skimage.filters import gaussian
 
 __all__ = ["chest_pa", "pelvis_ap"]
@@ -52,8 +52,7 @@ def _check_args(variant: int, size: int) -> tuple[int, int]:
     return variant, size
 
 
-def _qbez(p0: tuple[float, float], p1: tuple[float, float], p2: tuple[float, float],
-          n: int = 24) -> np.ndarray:
+def _qbez(p0: tuple[float, float], p1: tuple[float, float], p2: tuple[float, float], n: int = 24) -> np.ndarray:
     """Points (n, 2) of a quadratic Bezier curve: smooth anatomical outlines from three numbers."""
     t = np.linspace(0.0, 1.0, n)[:, None]
     a, b, c = (np.asarray(p, dtype=float) for p in (p0, p1, p2))
@@ -61,34 +60,8 @@ def _qbez(p0: tuple[float, float], p1: tuple[float, float], p2: tuple[float, flo
 
 
 def _fill_polygon(rows: np.ndarray, cols: np.ndarray, size: int) -> np.ndarray:
-    """Even-odd scanline fill of a polygon over pixel centres, as a (size, size) bool mask.
-
-    Same interior rule as `skimage.draw.polygon` (boundary pixels aside), but it costs O(rows x edges) instead of O(bbox area x
-    edges), which matters for the large, many-vertex lung and iliac outlines.
-    """
-    mask = np.zeros((size, size), dtype=bool)
-    r_lo, r_hi = max(int(np.ceil(rows.min())), 0), min(int(np.floor(rows.max())), size - 1)
-    if r_hi < r_lo:
-        return mask
-    y = np.arange(r_lo, r_hi + 1, dtype=float)[:, None]
-    y1, y2 = rows[None, :], np.roll(rows, -1)[None, :]
-    x1, x2 = cols[None, :], np.roll(cols, -1)[None, :]
-    crosses = (y1 <= y) != (y2 <= y)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        x = np.where(crosses, x1 + (y - y1) * (x2 - x1) / (y2 - y1), np.inf)
-    x.sort(axis=1)
-    n_pairs = int(crosses.sum(axis=1).max()) // 2
-    if n_pairs == 0:
-        return mask
-    start = np.clip(np.ceil(x[:, 0:2 * n_pairs:2]), 0, size).astype(np.intp)
-    stop = np.clip(np.ceil(x[:, 1:2 * n_pairs:2]), 0, size).astype(np.intp)  # inf -> size
-    edge = np.zeros((len(y), size + 1), dtype=np.int32)
-    row_idx = np.broadcast_to(np.arange(len(y))[:, None], start.shape)
-    valid = start < stop
-    np.add.at(edge, (row_idx[valid], start[valid]), 1)
-    np.add.at(edge, (row_idx[valid], stop[valid]), -1)
-    mask[r_lo:r_hi + 1] = np.cumsum(edge, axis=1)[:, :size] > 0
-    return mask
+    """A filled polygon over pixel centres as a (size, size) bool mask (skimage's even-odd rule)."""
+    return polygon2mask((size, size), np.column_stack([rows, cols]))
 
 
 class _Frame:
@@ -124,8 +97,9 @@ class _Frame:
         m += value * _fill_polygon(p[:, 1], p[:, 0], self.size)
         return m
 
-    def band(self, pts: np.ndarray, half_width: float, out: np.ndarray | None = None,
-             value: float = 1.0, taper: float = 1.0) -> np.ndarray:
+    def band(
+        self, pts: np.ndarray, half_width: float, out: np.ndarray | None = None, value: float = 1.0, taper: float = 1.0
+    ) -> np.ndarray:
         """A thick curve (clavicle, rib, femoral shaft) along canonical points.
 
         Rasterised by splatting a sub-pixel lattice of points laid across the curve, which is much
@@ -148,18 +122,31 @@ class _Frame:
         m[rr[ok], cc[ok]] += value  # a pixel hit twice still gets `value` once (fancy indexing)
         return m
 
-    def ellipse(self, u: float, v: float, ru: float, rv: float, rotation: float = 0.0,
-                out: np.ndarray | None = None, value: float = 1.0) -> np.ndarray:
+    def ellipse(
+        self,
+        u: float,
+        v: float,
+        ru: float,
+        rv: float,
+        rotation: float = 0.0,
+        out: np.ndarray | None = None,
+        value: float = 1.0,
+    ) -> np.ndarray:
         """Filled ellipse centred at canonical (u, v); radii in canonical units."""
         m = self.zeros() if out is None else out
         c = self.to_px([(u, v)])[0]
-        rr, cc = ellipse(c[1], c[0], max(rv * self.sy * self.size, 0.5),
-                         max(ru * self.sx * self.size, 0.5), shape=m.shape, rotation=rotation)
+        rr, cc = ellipse(
+            c[1],
+            c[0],
+            max(rv * self.sy * self.size, 0.5),
+            max(ru * self.sx * self.size, 0.5),
+            shape=m.shape,
+            rotation=rotation,
+        )
         m[rr, cc] += value
         return m
 
-    def tube(self, v_knots: list[float], centre_knots: list[float],
-             half_width_knots: list[float]) -> np.ndarray:
+    def tube(self, v_knots: list[float], centre_knots: list[float], half_width_knots: list[float]) -> np.ndarray:
         """Relative X-ray path length (0..1) through a roughly cylindrical body part.
 
         Centre and half-width are interpolated per row, so a torso or a limb gets rounded, fading
@@ -168,9 +155,7 @@ class _Frame:
         c = np.interp(self.v, v_knots, centre_knots)
         hw = np.interp(self.v, v_knots, half_width_knots, left=0.0, right=0.0)
         inside = hw > 1e-6
-        r2 = np.where(inside[:, None],
-                      ((self.u[None, :] - c[:, None]) / np.where(inside, hw, 1.0)[:, None]) ** 2,
-                      2.0)
+        r2 = np.where(inside[:, None], ((self.u[None, :] - c[:, None]) / np.where(inside, hw, 1.0)[:, None]) ** 2, 2.0)
         return np.sqrt(np.clip(1.0 - r2, 0.0, 1.0))
 
     def px_sigma(self, canonical: float) -> float:
@@ -193,11 +178,13 @@ def _marker_r(size: int) -> np.ndarray:
     x0, y0, w, h = 0.035, 0.03, 0.05, 0.07
     hw = max(0.0065, 1.0 / size)
     m = frame.band(np.array([(x0, y0), (x0, y0 + h)]), hw)  # stem
-    bowl = np.concatenate([
-        np.array([(x0, y0), (x0 + 0.55 * w, y0)]),
-        _qbez((x0 + 0.55 * w, y0), (x0 + 1.05 * w, y0 + 0.25 * h), (x0 + 0.55 * w, y0 + 0.5 * h), 12),
-        np.array([(x0, y0 + 0.5 * h)]),
-    ])
+    bowl = np.concatenate(
+        [
+            np.array([(x0, y0), (x0 + 0.55 * w, y0)]),
+            _qbez((x0 + 0.55 * w, y0), (x0 + 1.05 * w, y0 + 0.25 * h), (x0 + 0.55 * w, y0 + 0.5 * h), 12),
+            np.array([(x0, y0 + 0.5 * h)]),
+        ]
+    )
     frame.band(bowl, hw, out=m)
     frame.band(np.array([(x0 + 0.35 * w, y0 + 0.5 * h), (x0 + w, y0 + h)]), hw, out=m)  # leg
     return np.minimum(m, 1.0)
@@ -268,21 +255,25 @@ def chest_pa(variant: int, size: int = 512) -> np.ndarray:
     vv = f.v[:, None]
 
     # Soft tissue: neck, shoulders, torso and the two arms beside it.
-    body = f.tube([-0.05, 0.06, 0.085, 0.11, 0.135, 0.16, 0.21, 0.32, 0.6, 1.05],
-                  [0.5] * 10,
-                  [0.105, 0.11, 0.15, 0.27, 0.37, 0.41, 0.425, 0.385, 0.375, 0.37])
+    body = f.tube(
+        [-0.05, 0.06, 0.085, 0.11, 0.135, 0.16, 0.21, 0.32, 0.6, 1.05],
+        [0.5] * 10,
+        [0.105, 0.11, 0.15, 0.27, 0.37, 0.41, 0.425, 0.385, 0.375, 0.37],
+    )
     arm_r = f.tube([0.15, 0.2, 0.6, 1.05], [0.095, 0.085, 0.06, 0.05], [0.0, 0.055, 0.05, 0.048])
     arm_l = f.tube([0.15, 0.2, 0.6, 1.05], [0.905, 0.915, 0.94, 0.95], [0.0, 0.055, 0.05, 0.048])
     thick = np.maximum(body, np.maximum(arm_r, arm_l) * 0.85) ** 0.6
 
     # Lungs (image-left = patient's right), outlined by lateral wall, diaphragm dome, mediastinum.
     def lung(apex: float, base: float, dome: float, cp: float) -> np.ndarray:
-        return np.concatenate([
-            _qbez((0.31, apex), (0.15, apex + 0.035), (0.125, 0.50), 10),
-            _qbez((0.125, 0.50), (0.118, 0.66), (0.145, cp), 8),
-            _qbez((0.145, cp), (0.25, cp - dome), (0.445, base), 10),  # dome, peak mid-clavicular
-            _qbez((0.445, base), (0.47, 0.33), (0.37, apex + 0.01), 10),
-        ])
+        return np.concatenate(
+            [
+                _qbez((0.31, apex), (0.15, apex + 0.035), (0.125, 0.50), 10),
+                _qbez((0.125, 0.50), (0.118, 0.66), (0.145, cp), 8),
+                _qbez((0.145, cp), (0.25, cp - dome), (0.445, base), 10),  # dome, peak mid-clavicular
+                _qbez((0.445, base), (0.47, 0.33), (0.37, apex + 0.01), 10),
+            ]
+        )
 
     d_r = 0.735 + dia
     d_l = d_r + dia_left_drop
@@ -294,8 +285,7 @@ def chest_pa(variant: int, size: int = 512) -> np.ndarray:
     heart = f.ellipse(0.575 + heart_du, d_l - 0.125, 0.18 * hs, 0.12 * hs, rotation=0.35)
     f.ellipse(0.455, d_r - 0.14, 0.045, 0.085, out=heart)
     heart = np.minimum(heart, 1.0)
-    medi = f.poly(np.array([(0.445, 0.10), (0.555, 0.10), (0.575, 0.30), (0.56, 0.55),
-                            (0.44, 0.55), (0.425, 0.30)]))
+    medi = f.poly(np.array([(0.445, 0.10), (0.555, 0.10), (0.575, 0.30), (0.56, 0.55), (0.44, 0.55), (0.425, 0.30)]))
     f.ellipse(0.585, 0.295, 0.038, 0.032, out=medi)  # aortic knob, patient's left
     lung_eff = np.minimum(lungs, 1.0) * (1.0 - np.minimum(heart + medi, 1.0))
     apex_fade = np.clip(0.75 + 0.55 * (vv - 0.15), 0.75, 1.0)  # apices overlap more soft tissue
@@ -308,8 +298,13 @@ def chest_pa(variant: int, size: int = 512) -> np.ndarray:
     # Gastric bubble under the image-right (patient's left) hemidiaphragm: dome on a fluid level.
     bubble = f.ellipse(0.64, d_l + 0.045, 0.055, 0.032) * (vv < d_l + 0.05)
 
-    soft = (gain * thick - gain * lung_dark * lung_eff * apex_fade + 70.0 * contrast * heart
-            - 380.0 * contrast * np.minimum(airway, 1.0) - 420.0 * contrast * bubble)
+    soft = (
+        gain * thick
+        - gain * lung_dark * lung_eff * apex_fade
+        + 70.0 * contrast * heart
+        - 380.0 * contrast * np.minimum(airway, 1.0)
+        - 420.0 * contrast * bubble
+    )
 
     # Pulmonary vessels: faint branching lines from each hilum, visible only over the lungs.
     vessels = f.zeros()
@@ -325,7 +320,7 @@ def chest_pa(variant: int, size: int = 512) -> np.ndarray:
                 segs.append((mid, end, 0.6))
             for a, b, w in segs:
                 p = f.to_px([a, b])
-                r0, c0, r1, c1 = (int(round(x)) for x in (p[0, 1], p[0, 0], p[1, 1], p[1, 0]))
+                r0, c0, r1, c1 = (int(x) for x in np.rint([p[0, 1], p[0, 0], p[1, 1], p[1, 0]]))
                 rr, cc, val = line_aa(r0, c0, r1, c1)
                 ok = (rr >= 0) & (rr < size) & (cc >= 0) & (cc < size)
                 vessels[rr[ok], cc[ok]] = np.maximum(vessels[rr[ok], cc[ok]], val[ok] * w)
@@ -343,10 +338,12 @@ def chest_pa(variant: int, size: int = 512) -> np.ndarray:
     spine += 0.6 * (((np.abs(du) - 0.027) / 0.008) ** 2 + ((dv - 0.02) / 0.012) ** 2 < 1.0)
     bones.fill[:, cols] += 270.0 * contrast * spine
 
-    clav = np.concatenate([  # clavicles: gently S-shaped oblique bars across the lung apices
-        _qbez((0.455, 0.195), (0.36, 0.19 + clav_tilt), (0.30, 0.165), 8),
-        _qbez((0.30, 0.165), (0.22, 0.14 - clav_tilt), (0.165, 0.13), 8)[1:],
-    ])
+    clav = np.concatenate(
+        [  # clavicles: gently S-shaped oblique bars across the lung apices
+            _qbez((0.455, 0.195), (0.36, 0.19 + clav_tilt), (0.30, 0.165), 8),
+            _qbez((0.30, 0.165), (0.22, 0.14 - clav_tilt), (0.165, 0.13), 8)[1:],
+        ]
+    )
     for pts in (clav, _mirror(clav)):
         bones.add(f.band(pts, 0.0145, taper=0.8), 800.0 * contrast)
     scap = np.array([(0.215, 0.135), (0.12, 0.18), (0.155, 0.40)])
@@ -399,9 +396,9 @@ def pelvis_ap(variant: int, size: int = 512) -> np.ndarray:
     gain = 2150.0 * contrast
 
     # Soft tissue: lower abdomen widening to the hips, then the two thighs.
-    trunk = f.tube([-0.05, 0.2, 0.4, 0.55, 0.72, 0.82, 0.88, 0.93],
-                   [0.5] * 8,
-                   [0.42, 0.45, 0.465, 0.475, 0.46, 0.37, 0.22, 0.0])
+    trunk = f.tube(
+        [-0.05, 0.2, 0.4, 0.55, 0.72, 0.82, 0.88, 0.93], [0.5] * 8, [0.42, 0.45, 0.465, 0.475, 0.46, 0.37, 0.22, 0.0]
+    )
     thigh_r = f.tube([0.55, 1.05], [0.29, 0.30], [0.2, 0.175])
     thigh_l = f.tube([0.55, 1.05], [0.71, 0.70], [0.2, 0.175])
     soft = gain * np.maximum(trunk, np.maximum(thigh_r, thigh_l)) ** 0.6
@@ -409,8 +406,14 @@ def pelvis_ap(variant: int, size: int = 512) -> np.ndarray:
     # Bowel gas: a few dark blobs over the upper pelvis (different in every variant).
     gas = f.zeros()
     for _ in range(n_gas):
-        f.ellipse(rng.uniform(0.28, 0.72), rng.uniform(0.08, 0.42), rng.uniform(0.02, 0.045),
-                  rng.uniform(0.015, 0.03), rotation=rng.uniform(-1.0, 1.0), out=gas)
+        f.ellipse(
+            rng.uniform(0.28, 0.72),
+            rng.uniform(0.08, 0.42),
+            rng.uniform(0.02, 0.045),
+            rng.uniform(0.015, 0.03),
+            rotation=rng.uniform(-1.0, 1.0),
+            out=gas,
+        )
     soft -= 200.0 * contrast * np.minimum(gas, 1.0)
     img = air + _blur(soft, f.px_sigma(0.005))
 
@@ -421,13 +424,26 @@ def pelvis_ap(variant: int, size: int = 512) -> np.ndarray:
     f.band(np.array([(0.44, 0.05), (0.345, 0.03)]), 0.016, out=l5, taper=0.8)
     f.band(np.array([(0.56, 0.05), (0.655, 0.03)]), 0.016, out=l5, taper=0.8)
     bones.add(l5, 850.0 * c)
-    bones.fill += 220.0 * c * (f.ellipse(0.455, 0.03, 0.014, 0.02) + f.ellipse(0.545, 0.03, 0.014, 0.02)
-                               + f.ellipse(0.5, 0.068, 0.01, 0.022))
+    end_on = f.ellipse(0.455, 0.03, 0.014, 0.02) + f.ellipse(0.545, 0.03, 0.014, 0.02)
+    f.ellipse(0.5, 0.068, 0.01, 0.022, out=end_on)
+    bones.fill += 220.0 * c * end_on
 
     # Sacrum: an inverted triangle below the L5/S1 disc with two columns of dark foramina.
-    sacrum = f.poly(np.array([(0.385, 0.105), (0.615, 0.105), (0.60, 0.17), (0.565, 0.30),
-                              (0.525, 0.40), (0.5, 0.425), (0.475, 0.40), (0.435, 0.30),
-                              (0.40, 0.17)]))
+    sacrum = f.poly(
+        np.array(
+            [
+                (0.385, 0.105),
+                (0.615, 0.105),
+                (0.60, 0.17),
+                (0.565, 0.30),
+                (0.525, 0.40),
+                (0.5, 0.425),
+                (0.475, 0.40),
+                (0.435, 0.30),
+                (0.40, 0.17),
+            ]
+        )
+    )
     bones.add(sacrum, 750.0 * c)
     for i, v in enumerate((0.165, 0.225, 0.28, 0.33)):
         r = 0.013 - 0.0015 * i
@@ -439,18 +455,23 @@ def pelvis_ap(variant: int, size: int = 512) -> np.ndarray:
     head = (0.255, 0.525)
     troch = (0.158 + neck_dx, 0.6)
     roof = np.linspace(np.pi * 1.08, np.pi * 1.9, 12)  # acetabular roof, over the femoral head
-    acetab = np.stack([head[0] + (head_r + 0.012) * np.cos(roof),
-                       head[1] + (head_r + 0.012) * np.sin(roof)], axis=1)
-    ilium = np.concatenate([
-        _qbez((0.375, 0.125), (0.26 - fl, -0.01 + cr), (0.095 - fl, 0.165 + cr), 10),  # crest
-        _qbez((0.095 - fl, 0.165 + cr), (0.075 - fl, 0.245), (0.115 - fl * 0.5, 0.29), 6),  # ASIS
-        np.array([(0.135, 0.325), (0.14, 0.37), (0.155, 0.43)]),  # AIIS
-        acetab,
-        _qbez(acetab[-1], (0.37, 0.40), (0.425, 0.305), 6)[1:],  # up along the pelvic brim
-        np.array([(0.395, 0.17)]),  # along the sacroiliac joint
-    ])
+    acetab = np.stack([head[0] + (head_r + 0.012) * np.cos(roof), head[1] + (head_r + 0.012) * np.sin(roof)], axis=1)
+    ilium = np.concatenate(
+        [
+            _qbez((0.375, 0.125), (0.26 - fl, -0.01 + cr), (0.095 - fl, 0.165 + cr), 10),  # crest
+            _qbez((0.095 - fl, 0.165 + cr), (0.075 - fl, 0.245), (0.115 - fl * 0.5, 0.29), 6),  # ASIS
+            np.array([(0.135, 0.325), (0.14, 0.37), (0.155, 0.43)]),  # AIIS
+            acetab,
+            _qbez(acetab[-1], (0.37, 0.40), (0.425, 0.305), 6)[1:],  # up along the pelvic brim
+            np.array([(0.395, 0.17)]),  # along the sacroiliac joint
+        ]
+    )
     brim = _qbez((0.405, 0.2), (0.30, 0.43), (0.40, 0.545), 12)  # iliopectineal line
+    intertroch = np.array(
+        [(troch[0] - 0.02, troch[1] - 0.03), (0.205, 0.585), (0.238, 0.715), (0.215, 0.76), (0.135, 0.76)]
+    )
     for mirror in (False, True):
+
         def mp(pts: np.ndarray, _m: bool = mirror) -> np.ndarray:
             return _mirror(pts) if _m else np.asarray(pts, dtype=float)
 
@@ -470,19 +491,17 @@ def pelvis_ap(variant: int, size: int = 512) -> np.ndarray:
         f.band(mp(np.array([(0.468, 0.69), (0.335, 0.765)])), 0.023, out=ring)  # inferior ramus
         f.band(mp(_qbez((0.245, 0.55), (0.26, 0.68), (0.315, 0.765), 8)), 0.042, out=ring)
         f.ellipse(mu(0.32), 0.765, 0.045, 0.03, out=ring)  # ischial tuberosity
-        ring = np.minimum(ring, 1.0) * (1.0 - f.ellipse(mu(0.37), 0.652, 0.05, 0.062,
-                                                         rotation=0.3 if mirror else -0.3))
+        foramen = f.ellipse(mu(0.37), 0.652, 0.05, 0.062, rotation=0.3 if mirror else -0.3)
+        ring = np.minimum(ring, 1.0) * (1.0 - foramen)
         bones.add(ring, 800.0 * c)
 
         # Femur: head, neck, trochanters and the shaft leaving through the bottom edge.
         femur = f.ellipse(mu(head[0]), head[1], head_r, head_r)
         f.band(mp(np.array([head, (troch[0] + 0.03, troch[1] + 0.02)])), 0.038, out=femur)
         f.ellipse(mu(troch[0]), troch[1], 0.042, 0.05, out=femur)  # greater trochanter
-        f.poly(mp(np.array([(troch[0] - 0.02, troch[1] - 0.03), (0.205, 0.585), (0.238, 0.715),
-                            (0.215, 0.76), (0.135, 0.76)])), out=femur)  # intertrochanteric
+        f.poly(mp(intertroch), out=femur)
         f.ellipse(mu(0.225), 0.71, 0.022, 0.028, out=femur)  # lesser trochanter
-        f.band(mp(np.array([(troch[0] + 0.025, troch[1]), (0.18, 0.8), (0.19, 1.06)])), shaft_hw,
-               out=femur, taper=0.92)
+        f.band(mp(np.array([(troch[0] + 0.025, troch[1]), (0.18, 0.8), (0.19, 1.06)])), shaft_hw, out=femur, taper=0.92)
         bones.add(femur, 1000.0 * c)
 
     img += bones.render(750.0 * c, f.px_sigma(0.006))
