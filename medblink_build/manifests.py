@@ -28,7 +28,7 @@ class MetadataTable:
 
     path: str
     key: str  # column naming the file
-    match: str = "relpath"  # how the key matches a file: relpath | name | stem
+    match: str = "relpath"  # how the key matches an item: one of TABLE_MATCHES
     delimiter: str = ","
     columns: dict[str, str] = field(default_factory=dict)  # our field -> table column
 
@@ -50,6 +50,8 @@ class Manifest:
     tasks: tuple[str, ...] = ()
     include: tuple[str, ...] = ()
     detect: tuple[str, ...] = ()
+    item: str = "file"  # what one item is: a file, a DICOM series, or a folder (primary + companions)
+    companions: tuple[str, ...] = ()  # for item = "folder": globs relative to the primary's folder
     layout: str = ""
     defaults: dict[str, str] = field(default_factory=dict)
     tables: tuple[MetadataTable, ...] = ()
@@ -73,6 +75,18 @@ class Manifest:
             "synthetic": self.synthetic,
             "citation": self.citation,
         }
+
+
+ITEM_KINDS = ("file", "series", "folder")
+#: How a metadata table's key column matches an item: its relative path, file name, file stem, or
+#: (for folder items) the item's folder relative to the root.
+TABLE_MATCHES = ("relpath", "name", "stem", "folder")
+
+
+def _item_kind(value: object, origin: str) -> str:
+    if value not in ITEM_KINDS:
+        raise SourceError(f"{origin}: layout.item {value!r} is not one of {', '.join(ITEM_KINDS)}")
+    return str(value)
 
 
 _REQUIRED = ("id", "name", "license", "access", "how_to_obtain", "modality", "anatomy")
@@ -106,8 +120,8 @@ def parse_manifest(text: str, origin: str) -> Manifest:
             )
         except KeyError as exc:
             raise SourceError(f"{origin}: metadata_table[{i}] lacks {exc.args[0]!r}") from None
-        if tables[-1].match not in ("relpath", "name", "stem"):
-            raise SourceError(f"{origin}: metadata_table[{i}].match must be relpath, name or stem")
+        if tables[-1].match not in TABLE_MATCHES:
+            raise SourceError(f"{origin}: metadata_table[{i}].match must be one of {', '.join(TABLE_MATCHES)}")
     files = {}
     for entry in data.get("files", []):
         if "path" not in entry or "sha256" not in entry:
@@ -129,6 +143,8 @@ def parse_manifest(text: str, origin: str) -> Manifest:
         tasks=tuple(data.get("tasks", ())),
         include=tuple(layout.get("include", ())),
         detect=tuple(layout.get("detect", ())),
+        item=_item_kind(layout.get("item", "file"), origin),
+        companions=tuple(layout.get("companions", ())),
         layout=str(layout.get("description", "")).strip(),
         defaults={str(k): str(v) for k, v in data.get("defaults", {}).items()},
         tables=tuple(tables),

@@ -18,6 +18,7 @@ import numpy as np
 from .hashing import sha256_bytes
 from .model import DisplayImage, Example, InputFile, SourceItem
 from .seeding import rng_for
+from .volume import Volume
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,30 @@ class ItemContext:
             raise ReaderError(path, f"cannot read file: {exc.strerror or exc}") from exc
         self.inputs.append(InputFile(self.item.source_id, self.item.files[index], sha256_bytes(data)))
         return path, data
+
+    def read_volume(self, index: int | None = None) -> Volume:
+        """Read input `index` as a volume file, or (no index) all the item's files as one volume,
+        e.g. the slices of a DICOM series. Every file's digest is recorded."""
+        from .readers import read_volume
+
+        indices = range(len(self.item.files)) if index is None else [index]
+        paths = []
+        for i in indices:
+            self.record(i)
+            paths.append(self.item.path(i))
+        return read_volume(paths)
+
+    def record(self, index: int) -> None:
+        """Record the digest of input `index` without keeping its bytes (for readers that take paths)."""
+        from .errors import ReaderError
+        from .hashing import sha256_file
+
+        path = self.item.path(index)
+        try:
+            digest = sha256_file(path)
+        except OSError as exc:
+            raise ReaderError(path, f"cannot read file: {exc.strerror or exc}") from exc
+        self.inputs.append(InputFile(self.item.source_id, self.item.files[index], digest))
 
     def read_image(self, index: int = 0, *, frame: int | None = None) -> DisplayImage:
         """Read and decode input `index` as a 2-D display image (one read, digest recorded)."""

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..errors import ReaderError
 from ..model import DisplayImage
+from ..volume import Volume
 from .dicom_image import read_dicom_image
 from .raster import RASTER_SUFFIXES, read_raster_image
 
@@ -57,6 +58,27 @@ def read_image(path: str | Path, data: bytes | None = None, *, frame: int | None
     if kind == "raster":
         return read_raster_image(path, data)
     raise ReaderError(path, "not a supported image (expected DICOM, PNG, JPEG or TIFF)")
+
+
+VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
+
+
+def read_volume(paths: list[Path]) -> Volume:
+    """Read one 3-D volume in LPS: a NIfTI / NRRD / MHA file, or DICOM files of one series."""
+    from .volume_dicom import read_dicom_series
+    from .volume_itk import read_itk
+    from .volume_nifti import read_nifti
+
+    if not paths:
+        raise ValueError("read_volume needs at least one file")
+    names = [p.name.lower() for p in paths]
+    if len(paths) == 1 and names[0].endswith((".nii.gz", ".nii")):
+        return read_nifti(paths[0])
+    if len(paths) == 1 and names[0].endswith(VOLUME_SUFFIXES):
+        return read_itk(paths[0])
+    if any(n.endswith(VOLUME_SUFFIXES) for n in names):
+        raise ReaderError(paths[0], "several volume files given where one volume was expected")
+    return read_dicom_series(list(paths))
 
 
 __all__ = ["IMAGE_SUFFIXES", "read_dicom_image", "read_image", "read_raster_image", "sniff_format"]

@@ -20,6 +20,7 @@ from ..errors import SourceError
 from ..manifests import Manifest, MetadataTable
 from ..model import SourceItem
 from ..readers import IMAGE_SUFFIXES, sniff_format
+from ..seeding import stable_hash
 
 LABELS_FILE = "labels.csv"
 LABELS_TABLE = MetadataTable(path=LABELS_FILE, key="path", match="relpath")
@@ -110,14 +111,68 @@ class FolderSource:
         return rows
 
     def items(self) -> Iterator[SourceItem]:
-        """One item per image file, in sorted path order, with its metadata merged."""
+        """The source's items in sorted order, with their metadata merged.
+
+        One item per image file (layout.item = "file"), per DICOM series ("series": the files of
+        one SeriesInstanceUID), or per folder ("folder": a primary file matching the include globs
+        plus the companion files beside it, e.g. a CT and its organ masks).
+        """
         if not self.root.is_dir():
             raise SourceError(f"{self.root}: source folder does not exist or is not a folder")
         tables = [(t, self._read_table(t, required=True)) for t in self.manifest.tables]
         tables.append((LABELS_TABLE, self._read_table(LABELS_TABLE, required=False)))
-        for rel in self._candidate_files():
+        for key, files in self._grouped(self._candidate_files()):
+            first = PurePosixPath(files[0])
+            lookup = {
+                "relpath": files[0],
+                "name": first.name,
+                "stem": first.stem.removesuffix(".nii"),
+                "folder": first.parent.as_posix(),
+            }
             metadata = dict(self.manifest.defaults)
             for table, rows in tables:
-                key = {"relpath": rel, "name": PurePosixPath(rel).name, "stem": PurePosixPath(rel).stem}[table.match]
-                metadata.update({k: v for k, v in rows.get(key, {}).items() if v != ""})
-            yield SourceItem(key=f"{self.id}/{rel}", source_id=self.id, root=self.root, files=(rel,), metadata=metadata)
+                metadata.update({k: v for k, v in rows.get(lookup[table.match], {}).items() if v != ""})
+            yield SourceItem(
+                key=f"{self.id}/{key}", source_id=self.id, root=self.root, files=tuple(files), metadata=metadata
+            )
+
+    def _grouped(self, candidates: list[str]) -> Iterator[tuple[str, list[str]]]:
+        kind = self.manifest.item
+        if kind == "file":
+            for rel in candidates:
+                yield rel, [rel]
+        elif kind == "folder":
+            root = self.root.resolve()
+            for rel in candidates:
+                parent = PurePosixPath(rel).parent
+                companions: set[str] = set()
+                for pattern in self.manifest.companions:
+                    for match in (self.root / parent).glob(pattern):
+                        if match.is_file() and _is_inside(root, match) and not match.name.startswith("."):
+                            companions.add(match.relative_to(self.root).as_posix())
+                companions.discard(rel)
+                yield parent.as_posix(), [rel, *sorted(companions)]
+        else:  # series
+            from ..readers.volume_dicom import group_series
+
+            groups, _problems = group_series([self.root / rel for rel in candidates])
+            by_folder: dict[str, list[tuple[str, list[str]]]] = {}
+            for uid, paths in groups.items():
+                files = sorted(p.relative_to(self.root).as_posix() for p in paths)
+                by_folder.setdefault(_common_folder(files), []).append((str(uid), files))
+            for folder in sorted(by_folder):
+                series = sorted(by_folder[folder], key=lambda s: s[1])
+                for uid, files in series:
+                    # Several series in one folder: told apart by a hash of the UID, never the UID itself.
+                    key = folder if len(series) == 1 else f"{folder}#series-{stable_hash(uid, length=10)}"
+                    yield key, files
+
+
+def _common_folder(files: list[str]) -> str:
+    parts = [PurePosixPath(f).parent.parts for f in files]
+    common: list[str] = []
+    for level in zip(*parts, strict=False):
+        if len(set(level)) != 1:
+            break
+        common.append(level[0])
+    return "/".join(common) or "."
