@@ -33,3 +33,14 @@ def run_cli(*args: str) -> tuple[int, str]:
 @pytest.fixture
 def cli():  # type: ignore[no-untyped-def]
     return run_cli
+
+
+def load_config(out: Path, config: str):  # type: ignore[no-untyped-def]
+    """`datasets.load_dataset` on an output folder, with a cache of its own.
+
+    `datasets` names its cache of a local folder after the folder's base name and the config, so
+    two different folders both called `out` can collide (stale rows, or a split-size mismatch).
+    """
+    import datasets
+
+    return datasets.load_dataset(str(out), name=config, split="test", cache_dir=tempfile.mkdtemp(prefix="hf-"))

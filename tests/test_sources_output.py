@@ -6,7 +6,6 @@ import json
 import os
 from pathlib import Path
 
-import datasets
 import pytest
 from PIL import Image
 
@@ -16,6 +15,7 @@ from medblink_build.pipeline import BuildOptions, run_recipe
 from medblink_build.registry import find_recipe
 from medblink_build.sources.dicom_writer import write_radiograph
 from medblink_build.sources.resolve import resolve_source
+from tests.conftest import load_config
 
 
 @pytest.fixture
@@ -99,7 +99,7 @@ def test_small_shards_rotate_and_still_load(xray_source: Path, tmp_path: Path) -
     n = summary.counts["imaging_orientation_pelvic"]
     shards = sorted((out / "data" / "imaging_orientation_pelvic").glob("*.parquet"))
     assert len(shards) == n and shards[-1].name == f"test-{n - 1:05d}-of-{n:05d}.parquet"
-    ds = datasets.load_dataset(str(out), name="imaging_orientation_pelvic", split="test")
+    ds = load_config(out, "imaging_orientation_pelvic")
     assert len(ds) == n
     manifest = json.loads((out / "manifest.json").read_text())
     assert [e[0] for e in manifest["configs"]["imaging_orientation_pelvic"]["examples"]] == ds["id"]

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
 from pathlib import Path
 
 from ..errors import SourceError
 from ..manifests import get_manifest
 from .folder import FolderSource
-from .sample_xray import write_xray_sample
 
-GENERATORS: dict[str, Callable[[Path], Path]] = {
-    "xray": write_xray_sample,
+#: generator name -> "module:function" writing the source into a folder (imported when used).
+GENERATORS: dict[str, str] = {
+    "xray": "medblink_build.sources.sample_xray:write_xray_sample",
+    "ct-series": "medblink_build.sources.sample_ct:write_ct_series_sample",
+    "ct-seg": "medblink_build.sources.sample_ct:write_ct_seg_sample",
 }
 
 
@@ -22,6 +24,7 @@ def materialize_sample(source_id: str, dest: Path) -> FolderSource:
         raise SourceError(
             f"{manifest.origin}: generator {manifest.generator!r} unknown; known: {', '.join(sorted(GENERATORS))}"
         )
+    module, _, function = GENERATORS[manifest.generator].partition(":")
     root = dest / source_id
-    GENERATORS[manifest.generator](root)
+    getattr(importlib.import_module(module), function)(root)
     return FolderSource(root=root, manifest=manifest)

@@ -1,0 +1,513 @@
+"""DICOM CT/MR series (one file per slice, or one enhanced multi-frame file) to a canonical LPS+ `Volume`.
+
+Slices are ordered by where they are, never by file name or InstanceNumber: the projection of
+ImagePositionPatient on the slice normal n = row cosine x column cosine. The slice positions are then
+checked, because a silently wrong grid is worse than no grid:
+
+* duplicate positions (two acquisitions, or a copied file) and missing slices (a step > 1.5 x the
+  median step) raise `ReaderError`;
+* a step below 0.5 x the median (interleaved or overlapping stacks) raises too;
+* a step spread above 1 % of the median with no gap is kept on the median step, with a warning;
+* gantry tilt (first-to-last IPP not parallel to n by more than 0.5 degree) gives a sheared grid:
+  the k axis of the affine is the real slice step vector, not resampled, with a warning.
+
+Voxel values are the Modality LUT output (pydicom `apply_modality_lut`, i.e. HU for CT). Output
+dtype: integer (int16, widened to int32 only if the values need it) when every slice maps stored
+integers to integers (Rescale Slope 1 with an integral Intercept, no rescale at all, or a Modality
+LUT Sequence), so CT HU stay exact and half the size of float32; float32 otherwise (a non-unit
+slope, e.g. PET or rescaled MR).
+
+`Volume.meta` holds non-identifying acquisition facts for provenance only (never names, IDs, dates
+or UIDs). Contrast attributes keep the file's raw value: None when the attribute is absent, "" when
+it is present but empty, so callers can tell "not recorded" from "recorded as nothing".
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ReaderError
+from ..volume import Volume
+from .dicom_image import read_dicom_header
+from .limits import MAX_IMAGE_PIXELS
+from .volume_canonical import canonicalise, check_voxel_count
+
+ENHANCED_CT_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.2.1"
+
+#: Tolerances of the series checks (documented in the module docstring).
+IOP_TOLERANCE = 1e-4  # per direction-cosine component
+SPACING_TOLERANCE_MM = 1e-4  # PixelSpacing agreement between slices
+DUPLICATE_TOLERANCE_MM = 0.01  # two slices closer than this along the normal are the same position
+GAP_FACTOR = 1.5  # a step above this x the median step means missing slice(s)
+CROWD_FACTOR = 0.5  # a step below this x the median step means interleaved / overlapping stacks
+UNIFORM_SPREAD = 0.01  # (max step - min step) above this fraction of the median gives a warning
+TILT_DEGREES = 0.5  # first-to-last IPP further than this from the normal means gantry tilt
+
+#: Attributes copied to `Volume.meta` (non-identifying). Contrast ones keep "" when present-but-empty.
+_CONTRAST_KEYWORDS = ("ContrastBolusAgent", "ContrastBolusRoute", "ContrastBolusStartTime")
+_TEXT_KEYWORDS = (
+    "Modality",
+    "Manufacturer",
+    "ManufacturerModelName",
+    "SeriesDescription",
+    "BodyPartExamined",
+    "PatientPosition",
+    "ImageType",
+    "ConvolutionKernel",
+)
+
+
+@dataclass
+class _Slice:
+    """One 2-D plane of the series: a single-frame file, or one frame of a multi-frame file."""
+
+    path: Path
+    frame: int | None
+    ipp: np.ndarray
+    iop: np.ndarray
+    pixel_spacing: tuple[float, float]  # (between rows, between columns) in mm
+    rows: int
+    cols: int
+    rescale: Any  # dataset holding the Modality LUT module for this plane (pydicom apply_modality_lut)
+    instance: Any = None  # InstanceNumber, only to name files in messages if useful
+    position: float = 0.0  # along the slice normal, set once the normal is known
+
+
+# --------------------------------------------------------------------------- grouping
+
+
+def _expand(paths: Iterable[str | Path] | str | Path) -> list[Path]:
+    """Files from `paths`; a directory stands for every file below it (hidden files skipped)."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.extend(
+                sorted(f for f in p.rglob("*") if f.is_file() and not any(part.startswith(".") for part in f.parts))
+            )
+        else:
+            out.append(p)
+    return list(dict.fromkeys(out))
+
+
+def group_series(paths: Iterable[str | Path] | str | Path) -> tuple[dict[str, list[Path]], list[str]]:
+    """Split files into series by SeriesInstanceUID, reading headers only.
+
+    Returns (groups, problems): groups maps SeriesInstanceUID to its files (sorted by path); problems
+    lists one line per skipped file (not DICOM, no image, no SeriesInstanceUID). A directory in
+    `paths` stands for all files below it.
+    """
+    groups: dict[str, list[Path]] = {}
+    problems: list[str] = []
+    for path in _expand(paths):
+        try:
+            ds = read_dicom_header(path, pixels=False)
+        except ReaderError as exc:
+            problems.append(str(exc))
+            continue
+        if "Rows" not in ds or "Columns" not in ds:
+            sop = ds.get("SOPClassUID")
+            kind = getattr(sop, "name", None) or str(sop or "unknown SOP class")
+            problems.append(str(ReaderError(path, f"DICOM without an image ({kind})")))
+            continue
+        uid = str(ds.get("SeriesInstanceUID") or "")
+        if not uid:
+            problems.append(str(ReaderError(path, "DICOM image without SeriesInstanceUID (0020,000E)")))
+            continue
+        groups.setdefault(uid, []).append(path)
+    return {uid: sorted(files) for uid, files in groups.items()}, problems
+
+
+# --------------------------------------------------------------------------- headers -> planes
+
+
+def _floats(value: Any, n: int, path: Path, what: str) -> np.ndarray:
+    try:
+        out = np.asarray([float(v) for v in value], dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ReaderError(path, f"{what} is not {n} numbers: {value!r}") from exc
+    if out.shape != (n,) or not np.isfinite(out).all():
+        raise ReaderError(path, f"{what} is not {n} finite numbers: {value!r}")
+    return out
+
+
+def _required(src: Any, keyword: str, path: Path, frame: int | None = None) -> Any:
+    value = src.get(keyword) if src is not None else None
+    if value is None or value == "":
+        where = f" for frame {frame}" if frame is not None else ""
+        raise ReaderError(path, f"no {keyword}{where}: cannot place the slice in patient space")
+    return value
+
+
+def _dims(ds: Any, path: Path) -> tuple[int, int]:
+    try:
+        rows, cols = int(ds.Rows), int(ds.Columns)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise ReaderError(path, f"malformed Rows/Columns: {exc}") from exc
+    if rows <= 0 or cols <= 0:
+        raise ReaderError(path, f"image dimensions {rows}x{cols} are not positive")
+    if rows * cols > MAX_IMAGE_PIXELS:
+        raise ReaderError(
+            path, f"header declares {cols}x{rows} pixels per slice, above the limit of {MAX_IMAGE_PIXELS}"
+        )
+    if int(ds.get("SamplesPerPixel") or 1) != 1:
+        raise ReaderError(path, f"{ds.SamplesPerPixel} samples per pixel: a volume needs greyscale slices")
+    return rows, cols
+
+
+def _single_frame_slice(path: Path, ds: Any) -> _Slice:
+    rows, cols = _dims(ds, path)
+    ps = _floats(_required(ds, "PixelSpacing", path), 2, path, "PixelSpacing")
+    return _Slice(
+        path=path,
+        frame=None,
+        ipp=_floats(_required(ds, "ImagePositionPatient", path), 3, path, "ImagePositionPatient"),
+        iop=_floats(_required(ds, "ImageOrientationPatient", path), 6, path, "ImageOrientationPatient"),
+        pixel_spacing=(float(ps[0]), float(ps[1])),
+        rows=rows,
+        cols=cols,
+        rescale=ds,
+        instance=ds.get("InstanceNumber"),
+    )
+
+
+def _group_item(item: Any, keyword: str) -> Any:
+    """First item of sequence `keyword` in a functional-group item, or None."""
+    if item is None:
+        return None
+    seq = item.get(keyword)
+    return seq[0] if seq else None
+
+
+def _frame_item(per: Any, shared: Any, keyword: str) -> Any:
+    """A functional group macro for one frame: per-frame if given there, else shared (PS3.3 C.7.6.16)."""
+    item = _group_item(per, keyword)
+    return item if item is not None else _group_item(shared, keyword)
+
+
+def _multi_frame_slices(path: Path, ds: Any) -> list[_Slice]:
+    """One `_Slice` per frame of an enhanced multi-frame image, from its functional groups."""
+    rows, cols = _dims(ds, path)
+    try:
+        n_frames = int(ds.get("NumberOfFrames") or 1)
+    except (TypeError, ValueError) as exc:
+        raise ReaderError(path, f"malformed NumberOfFrames: {exc}") from exc
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    if not per_frame:
+        raise ReaderError(
+            path, f"multi-frame file ({n_frames} frames) without per-frame functional groups: unsupported"
+        )
+    if len(per_frame) != n_frames:
+        raise ReaderError(path, f"{len(per_frame)} per-frame functional group items for {n_frames} frames")
+    shared_seq = ds.get("SharedFunctionalGroupsSequence")
+    shared = shared_seq[0] if shared_seq else None
+    out = []
+    for f, per in enumerate(per_frame):
+        position = _frame_item(per, shared, "PlanePositionSequence")
+        orientation = _frame_item(per, shared, "PlaneOrientationSequence")
+        measures = _frame_item(per, shared, "PixelMeasuresSequence")
+        transform = _frame_item(per, shared, "PixelValueTransformationSequence")
+        ps = _floats(_required(measures, "PixelSpacing", path, f), 2, path, f"PixelSpacing of frame {f}")
+        out.append(
+            _Slice(
+                path=path,
+                frame=f,
+                ipp=_floats(_required(position, "ImagePositionPatient", path, f), 3, path, f"IPP of frame {f}"),
+                iop=_floats(_required(orientation, "ImageOrientationPatient", path, f), 6, path, f"IOP of frame {f}"),
+                pixel_spacing=(float(ps[0]), float(ps[1])),
+                rows=rows,
+                cols=cols,
+                rescale=transform if transform is not None else ds,
+                instance=f + 1,
+            )
+        )
+    return out
+
+
+def _is_multi_frame(ds: Any) -> bool:
+    try:
+        frames = int(ds.get("NumberOfFrames") or 1)
+    except (TypeError, ValueError):
+        frames = 1
+    return frames > 1 or "PerFrameFunctionalGroupsSequence" in ds
+
+
+def _name(s: _Slice) -> str:
+    return s.path.name if s.frame is None else f"{s.path.name} frame {s.frame}"
+
+
+# --------------------------------------------------------------------------- geometry checks
+
+
+def _series_label(paths: list[Path]) -> Path:
+    """What a series-wide error names: the one file, or the folder the files share."""
+    if len(paths) == 1:
+        return paths[0]
+    try:
+        return Path(os.path.commonpath([str(p) for p in paths]))
+    except ValueError:
+        return paths[0].parent
+
+
+def _check_planes(slices: list[_Slice]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Same IOP / size / pixel spacing everywhere; returns unit row cosine, column cosine and normal."""
+    first = slices[0]
+    for s in slices[1:]:
+        if np.abs(s.iop - first.iop).max() > IOP_TOLERANCE:
+            raise ReaderError(
+                s.path,
+                f"ImageOrientationPatient {s.iop.tolist()} in {_name(s)} differs from {first.iop.tolist()} "
+                f"in {_name(first)}: not one volume",
+            )
+        if (s.rows, s.cols) != (first.rows, first.cols):
+            raise ReaderError(
+                s.path, f"{s.rows}x{s.cols} pixels in {_name(s)} but {first.rows}x{first.cols} in {_name(first)}"
+            )
+        if max(abs(a - b) for a, b in zip(s.pixel_spacing, first.pixel_spacing, strict=True)) > SPACING_TOLERANCE_MM:
+            raise ReaderError(
+                s.path,
+                f"PixelSpacing {list(s.pixel_spacing)} in {_name(s)} but {list(first.pixel_spacing)} in {_name(first)}",
+            )
+    row, col = first.iop[:3], first.iop[3:]
+    if np.linalg.norm(row) < 0.5 or np.linalg.norm(col) < 0.5:
+        raise ReaderError(first.path, f"ImageOrientationPatient {first.iop.tolist()} has a zero direction cosine")
+    row, col = row / np.linalg.norm(row), col / np.linalg.norm(col)
+    if abs(float(row @ col)) > 1e-3:
+        raise ReaderError(
+            first.path, f"ImageOrientationPatient {first.iop.tolist()}: row and column are not orthogonal"
+        )
+    normal = np.cross(row, col)
+    return row, col, normal / np.linalg.norm(normal)
+
+
+def _slice_axis(
+    slices: list[_Slice], normal: np.ndarray, label: Path, warnings: list[str], meta: dict[str, Any]
+) -> np.ndarray:
+    """The k column of the affine (LPS mm per slice) for slices already sorted along `normal`."""
+    pos = np.array([s.position for s in slices])
+    steps = np.diff(pos)
+    for a, b, step in zip(slices, slices[1:], steps, strict=False):
+        if step < DUPLICATE_TOLERANCE_MM:
+            raise ReaderError(
+                label, f"duplicate slice position {a.position:.3f} mm along the normal in {_name(a)} and {_name(b)}"
+            )
+    median = float(np.median(steps))
+    for a, b, step in zip(slices, slices[1:], steps, strict=False):
+        if step > GAP_FACTOR * median:
+            raise ReaderError(
+                label,
+                f"missing slice(s) between z={a.position:.3f} and z={b.position:.3f} mm ({_name(a)}, {_name(b)}): "
+                f"step {step:.3f} mm, median {median:.3f} mm",
+            )
+        if step < CROWD_FACTOR * median:
+            raise ReaderError(
+                label,
+                f"slices at z={a.position:.3f} and z={b.position:.3f} mm ({_name(a)}, {_name(b)}) are only "
+                f"{step:.3f} mm apart, median step {median:.3f} mm: overlapping or interleaved stacks",
+            )
+    lo, hi = float(steps.min()), float(steps.max())
+    if hi - lo > UNIFORM_SPREAD * median:
+        warnings.append(
+            f"non-uniform slice spacing: steps from {lo:.4f} to {hi:.4f} mm; the grid uses the median {median:.4f} mm"
+        )
+    meta["slice_step_mm"] = median
+
+    span = slices[-1].ipp - slices[0].ipp
+    cos = float(np.clip(abs(span @ normal) / np.linalg.norm(span), -1.0, 1.0))
+    tilt = float(np.degrees(np.arccos(cos)))
+    if tilt > TILT_DEGREES:
+        t = span / np.linalg.norm(span)
+        meta["gantry_tilt_degrees"] = round(tilt, 4)
+        warnings.append(f"gantry tilt {tilt:.2f} degrees (sheared grid, not resampled)")
+        return t * (median / float(t @ normal))  # projects onto the normal as one median step
+    return normal * median
+
+
+def _single_slice_step(ds: Any, meta: dict[str, Any]) -> float:
+    """A one-slice series has no second position: use SpacingBetweenSlices, else SliceThickness, else 1 mm."""
+    shared_seq = ds.get("SharedFunctionalGroupsSequence")
+    shared = shared_seq[0] if shared_seq else None
+    for keyword in ("SpacingBetweenSlices", "SliceThickness"):
+        try:
+            value = float(_lookup(ds, shared, keyword)[1])
+        except (TypeError, ValueError):
+            continue
+        if value > 0:
+            meta["slice_step_source"] = keyword
+            return value
+    meta["slice_step_source"] = "default 1 mm"
+    return 1.0
+
+
+# --------------------------------------------------------------------------- meta
+
+
+def _meta_value(value: Any, keep_empty: bool) -> Any:
+    from pydicom.multival import MultiValue
+
+    if value is None:
+        return None
+    if isinstance(value, (MultiValue, list, tuple)):
+        return [str(v) for v in value]
+    text = str(value)
+    return text if (text or keep_empty) else None
+
+
+def _lookup(ds: Any, shared: Any, keyword: str) -> tuple[bool, Any]:
+    """(present, value) from the top level, else from any macro of the shared functional groups."""
+    if keyword in ds:
+        return True, ds[keyword].value
+    if shared is not None:
+        for elem in shared:
+            if elem.VR == "SQ" and elem.value and keyword in elem.value[0]:
+                return True, elem.value[0][keyword].value
+    return False, None
+
+
+def _series_meta(ds: Any, n_slices: int, syntaxes: list[str], multi_frame: bool) -> dict[str, Any]:
+    shared_seq = ds.get("SharedFunctionalGroupsSequence")
+    shared = shared_seq[0] if shared_seq else None
+    meta: dict[str, Any] = {"format": "DICOM enhanced multi-frame" if multi_frame else "DICOM series"}
+    for keyword in _TEXT_KEYWORDS:
+        meta[keyword] = _meta_value(_lookup(ds, shared, keyword)[1], keep_empty=False)
+    for keyword in _CONTRAST_KEYWORDS:
+        present, value = _lookup(ds, shared, keyword)
+        meta[keyword] = (_meta_value(value, keep_empty=True) or "") if present else None
+    agents = ds.get("ContrastBolusAgentSequence")
+    if agents:
+        meta["ContrastBolusAgentSequence"] = [str(item.get("CodeMeaning", "")) for item in agents]
+    try:
+        meta["SliceThickness"] = float(_lookup(ds, shared, "SliceThickness")[1])
+    except (TypeError, ValueError):
+        meta["SliceThickness"] = None
+    meta["n_slices"] = n_slices
+    meta["transfer_syntax"] = syntaxes[0] if len(syntaxes) == 1 else syntaxes
+    return meta
+
+
+# --------------------------------------------------------------------------- pixels
+
+
+def _rescale_is_integral(src: Any) -> bool:
+    """True if the Modality LUT maps stored integers to integers (so an integer volume is exact)."""
+    if src.get("ModalityLUTSequence"):
+        return True
+    if "RescaleSlope" not in src or "RescaleIntercept" not in src:
+        return True  # pydicom applies no rescale without both
+    try:
+        slope, intercept = float(src.RescaleSlope), float(src.RescaleIntercept)
+    except (TypeError, ValueError):
+        return False
+    return slope == 1.0 and intercept == round(intercept)
+
+
+def _decode(ds: Any, s: _Slice) -> np.ndarray:
+    from pydicom.pixels import apply_modality_lut, pixel_array
+
+    ts = ds.file_meta.get("TransferSyntaxUID")
+    try:
+        arr = pixel_array(ds, index=s.frame) if s.frame is not None else pixel_array(ds)
+    except Exception as exc:
+        raise ReaderError(s.path, f"cannot decode pixel data of {_name(s)} ({getattr(ts, 'name', ts)}): {exc}") from exc
+    if arr.shape != (s.rows, s.cols):
+        raise ReaderError(s.path, f"decoded {_name(s)} has shape {arr.shape}, header says {s.rows}x{s.cols}")
+    try:
+        return np.asarray(apply_modality_lut(arr, s.rescale))
+    except Exception as exc:
+        raise ReaderError(s.path, f"invalid modality LUT / rescale in {_name(s)}: {exc}") from exc
+
+
+def _stack(slices: list[_Slice], datasets: dict[Path, Any] | None, integral: bool) -> np.ndarray:
+    """Decode every plane in sorted order into one [k, j, i] array of modality values."""
+    out = np.empty((len(slices), slices[0].rows, slices[0].cols), dtype=np.int16 if integral else np.float32)
+    for k, s in enumerate(slices):
+        ds = datasets[s.path] if datasets is not None else read_dicom_header(s.path, pixels=True)
+        values = _decode(ds, s)
+        if out.dtype.kind in "iu":
+            if values.dtype.kind == "f" and not np.array_equal(values, np.rint(values)):
+                out = out.astype(np.float32)  # float pixel data (no rescale): not an integer volume
+            elif values.size:
+                lo, hi = int(values.min()), int(values.max())
+                fits = (t for t in (np.int16, np.int32, np.int64) if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max)
+                need = np.dtype(next(fits, np.float64))
+                if need != out.dtype and np.can_cast(out.dtype, need):
+                    out = out.astype(need)  # widen once; int16 covers CT HU
+        out[k] = values
+    return out
+
+
+# --------------------------------------------------------------------------- public reader
+
+
+def read_dicom_series(paths: Iterable[str | Path] | str | Path) -> Volume:
+    """Read ONE series (files of one SeriesInstanceUID, or one enhanced multi-frame file) into a `Volume`.
+
+    A directory stands for every file below it. Use `group_series` first for folders that may hold
+    several series; mixed series here raise ReaderError.
+    """
+    files = _expand(paths)
+    if not files:
+        raise ReaderError(str(paths), "no files given for a DICOM series")
+    label = _series_label(files)
+    headers = [(p, read_dicom_header(p, pixels=False)) for p in files]
+
+    first_uid = str(headers[0][1].get("SeriesInstanceUID") or "")
+    uids = {str(ds.get("SeriesInstanceUID") or "") for _, ds in headers}
+    if len(uids) > 1:
+        odd = next(p for p, ds in headers if str(ds.get("SeriesInstanceUID") or "") != first_uid)
+        raise ReaderError(
+            odd,
+            f"mixed series: {len(uids)} different SeriesInstanceUIDs among {len(files)} files "
+            f"(this file differs from {headers[0][0].name}); split them with group_series",
+        )
+
+    multi = [p for p, ds in headers if _is_multi_frame(ds)]
+    datasets: dict[Path, Any] | None = None
+    if multi:
+        if len(files) > 1:
+            raise ReaderError(multi[0], f"multi-frame file among {len(files)} files: read a multi-frame image alone")
+        path = files[0]
+        full = read_dicom_header(path, pixels=True)  # one file: read once, decode frames from it
+        check_voxel_count(path, (int(full.get("NumberOfFrames") or 1), *_dims(full, path)))
+        slices = _multi_frame_slices(path, full)
+        datasets = {path: full}
+        ref = full
+    else:
+        slices = [_single_frame_slice(p, ds) for p, ds in headers]
+        check_voxel_count(label, (len(slices), slices[0].rows, slices[0].cols))
+        ref = None
+
+    row, col, normal = _check_planes(slices)
+    for s in slices:
+        s.position = float(s.ipp @ normal)
+    order = sorted(range(len(slices)), key=lambda i: (slices[i].position, str(slices[i].path), slices[i].frame or 0))
+    slices = [slices[i] for i in order]
+
+    syntaxes = sorted({str(getattr(ds.file_meta.get("TransferSyntaxUID"), "name", "unknown")) for _, ds in headers})
+    # meta from the first slice in position order (headers only, so no pixel read is needed)
+    first_ds = ref if ref is not None else dict(headers)[slices[0].path]
+    meta = _series_meta(first_ds, len(slices), syntaxes, multi_frame=bool(multi))
+    warnings: list[str] = []
+    if len(slices) > 1:
+        k_col = _slice_axis(slices, normal, label, warnings, meta)
+    else:
+        k_col = normal * _single_slice_step(first_ds, meta)
+
+    integral = all(_rescale_is_integral(s.rescale) for s in slices)
+    data = _stack(slices, datasets, integral)
+    meta["value_dtype"] = str(data.dtype)
+
+    row_step, col_step = slices[0].pixel_spacing  # (between rows = along j, between columns = along i)
+    affine = np.eye(4)
+    affine[:3, 0] = row * col_step
+    affine[:3, 1] = col * row_step
+    affine[:3, 2] = k_col
+    affine[:3, 3] = slices[0].ipp
+    return canonicalise(data, affine, meta, warnings, path=label)

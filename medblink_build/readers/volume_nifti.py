@@ -1,0 +1,131 @@
+"""NIfTI-1/-2 volumes (.nii, .nii.gz, .hdr/.img pairs) through nibabel, returned in the LPS+ convention.
+
+NIfTI world space is RAS+; the `Volume` convention is LPS+ (DICOM/ITK), so the x and y rows of
+nibabel's affine are negated before `canonicalise` permutes/flips the voxels. The affine is the one
+nibabel picks (`img.affine`: sform if its code is set, else qform, else a pixdim-only fallback that
+is reported as a warning because the orientation is then unknown).
+
+Voxel values go through `np.asanyarray(img.dataobj)`, which applies scl_slope/scl_inter only when
+the header sets a real scaling; an unscaled integer label map therefore stays integer (a mask is
+never turned into float64 as `get_fdata` would).
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ReaderError
+from ..volume import Volume
+from .volume_canonical import canonicalise, check_voxel_count
+
+_RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
+_GZIP_MAGIC = b"\x1f\x8b"
+_XFORM_NAMES = {0: "unknown", 1: "scanner", 2: "aligned", 3: "talairach", 4: "mni", 5: "template"}
+
+
+def _sniff_nifti(path: Path) -> int:
+    """1 or 2 (the NIfTI version) from the header bytes, else ReaderError saying what the file is."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(2)
+        if not head:
+            raise ReaderError(path, "empty file (0 bytes), not a NIfTI volume")
+        opener: Any = gzip.open if head == _GZIP_MAGIC else open
+        with opener(path, "rb") as fh:
+            hdr = fh.read(540)
+    except ReaderError:
+        raise
+    except (OSError, EOFError, zlib.error) as exc:
+        raise ReaderError(path, f"cannot read NIfTI header (corrupt or truncated gzip?): {exc}") from exc
+    if len(hdr) < 348:
+        raise ReaderError(path, f"file ends after {len(hdr)} bytes, inside the 348-byte NIfTI header")
+    for order in "<>":
+        size = struct.unpack(order + "i", hdr[:4])[0]
+        if size == 348:
+            if hdr[344:348] in (b"n+1\x00", b"ni1\x00"):
+                return 1
+            raise ReaderError(path, "not a NIfTI file: ANALYZE-style header without the NIfTI magic")
+        if size == 540 and hdr[4:8] in (b"n+2\x00", b"ni2\x00"):
+            if len(hdr) < 540:
+                raise ReaderError(path, f"file ends after {len(hdr)} bytes, inside the 540-byte NIfTI-2 header")
+            return 2
+    raise ReaderError(path, "not a NIfTI file: no NIfTI header (sizeof_hdr / magic)")
+
+
+def read_nifti(path: str | Path) -> Volume:
+    """Read a 3-D NIfTI volume (or 4-D with a single volume) into the canonical LPS+ `Volume`.
+
+    ReaderError for: not NIfTI, empty/truncated files, more than one volume, zero-size dimensions,
+    more than `MAX_VOLUME_VOXELS` voxels declared, NaN/inf voxels.
+    """
+    import nibabel as nib
+
+    path = Path(path)
+    if path.suffix.lower() == ".img":
+        raise ReaderError(path, "pass the .hdr file of a .hdr/.img pair, not the .img")
+    version = _sniff_nifti(path)
+    try:
+        img = nib.load(str(path), mmap=False)
+    except Exception as exc:
+        raise ReaderError(path, f"cannot parse NIfTI header: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
+        raise ReaderError(path, f"not a NIfTI image (nibabel read it as {type(img).__name__})")
+
+    shape = tuple(int(s) for s in img.shape)
+    check_voxel_count(path, shape)
+    if len(shape) > 3 and int(np.prod(shape[3:])) > 1:
+        raise ReaderError(
+            path,
+            f"{len(shape)}-D image with {int(np.prod(shape[3:]))} volumes (shape {shape}); one 3-D volume expected",
+        )
+    if len(shape) < 2:
+        raise ReaderError(path, f"{len(shape)}-D image (shape {shape}); a 3-D volume expected")
+
+    header = img.header
+    disk_dtype = header.get_data_dtype()
+    try:
+        arr = np.asanyarray(img.dataobj)  # applies scl_slope/inter only if the header sets them
+    except Exception as exc:  # EOFError, zlib.error, OSError, ValueError for short files
+        raise ReaderError(path, f"cannot read voxel data (truncated or corrupt?): {type(exc).__name__}: {exc}") from exc
+    arr = np.asarray(arr)
+    arr = arr.reshape(shape[:3] if len(shape) >= 3 else (*shape, 1))
+    if arr.dtype.kind == "f":
+        bad = count_non_finite(arr)
+        if bad:
+            raise ReaderError(path, f"{bad} voxel(s) are NaN or infinite")
+    elif arr.dtype.kind not in "iub":
+        raise ReaderError(path, f"unsupported voxel type {arr.dtype} (complex or RGB NIfTI is not a scalar volume)")
+
+    sform_code, qform_code = int(header["sform_code"]), int(header["qform_code"])
+    warnings: list[str] = []
+    if sform_code > 0:
+        source = f"sform ({_XFORM_NAMES.get(sform_code, sform_code)})"
+    elif qform_code > 0:
+        source = f"qform ({_XFORM_NAMES.get(qform_code, qform_code)})"
+    else:
+        source = "pixdim only"
+        warnings.append("NIfTI has neither sform nor qform: orientation unknown, axes taken as RAS from pixdim")
+    # nibabel moves scl_slope/scl_inter from the header to the data proxy on load
+    slope, inter = float(getattr(img.dataobj, "slope", 1.0)), float(getattr(img.dataobj, "inter", 0.0))
+    meta: dict[str, Any] = {
+        "format": f"NIfTI-{version}",
+        "affine_source": source,
+        "stored_dtype": str(disk_dtype),
+        "scaling": None if (slope, inter) == (1.0, 0.0) else {"slope": slope, "inter": inter},
+    }
+    affine_lps = _RAS_TO_LPS @ np.asarray(img.affine, dtype=np.float64)
+    return canonicalise(arr.transpose(2, 1, 0), affine_lps, meta, warnings, path=path)
+
+
+def count_non_finite(arr: np.ndarray) -> int:
+    """Number of NaN/inf values, a slab at a time so a large volume needs no full-size mask."""
+    if arr.dtype.kind not in "fc":
+        return 0
+    flat = arr.reshape(arr.shape[0], -1) if arr.ndim > 1 else arr.reshape(1, -1)
+    return int(sum(flat[i].size - np.count_nonzero(np.isfinite(flat[i])) for i in range(flat.shape[0])))
