@@ -103,3 +103,51 @@ def test_small_shards_rotate_and_still_load(xray_source: Path, tmp_path: Path) -
     assert len(ds) == n
     manifest = json.loads((out / "manifest.json").read_text())
     assert [e[0] for e in manifest["configs"]["imaging_orientation_pelvic"]["examples"]] == ds["id"]
+
+
+def _manifest_text(item: str, include: str, companions: str) -> str:
+    return (
+        'id = "t"\nname = "t"\nlicense = "CC0-1.0"\naccess = "open"\nhomepage = "x"\ncitation = "x"\n'
+        f'how_to_obtain = "test"\nmodality = "x"\nanatomy = "x"\n[layout]\nitem = "{item}"\n'
+        f"include = [{include}]\ncompanions = [{companions}]\n"
+    )
+
+
+def test_companions_match_by_number_whatever_the_padding(tmp_path: Path) -> None:
+    seq = tmp_path / "src" / "seq1"
+    seq.mkdir(parents=True)
+    for n in (1, 12):
+        (seq / f"{n}_color.png").write_bytes(b"x")
+        (seq / f"{n:04d}_depth.tiff").write_bytes(b"x")
+    (seq / "0120_depth.tiff").write_bytes(b"x")  # 120 must not match 12
+    (tmp_path / "src" / "source.toml").write_text(_manifest_text("file", '"*_color.png"', '"*{number}_depth.tiff"'))
+    items = {i.key: i.files for i in resolve_source(str(tmp_path / "src")).items()}
+    assert items == {
+        "t/seq1/12_color.png": ("seq1/12_color.png", "seq1/0012_depth.tiff"),
+        "t/seq1/1_color.png": ("seq1/1_color.png", "seq1/0001_depth.tiff"),
+    }
+
+
+def test_companions_in_a_sibling_folder_by_name_stay_inside_the_root(tmp_path: Path) -> None:
+    root = tmp_path / "amos"
+    (root / "imagesTr").mkdir(parents=True)
+    (root / "labelsTr").mkdir()
+    (root / "imagesTr" / "amos_0001.nii.gz").write_bytes(b"x")
+    (root / "labelsTr" / "amos_0001.nii.gz").write_bytes(b"x")
+    (root / "source.toml").write_text(
+        _manifest_text("file", '"imagesTr/*.nii.gz"', '"../labelsTr/{name}", "../../outside/{name}"')
+    )
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "amos_0001.nii.gz").write_bytes(b"x")
+    (item,) = resolve_source(str(root)).items()
+    assert item.files == ("imagesTr/amos_0001.nii.gz", "labelsTr/amos_0001.nii.gz")
+
+
+def test_number_placeholder_does_not_match_a_longer_number(tmp_path: Path) -> None:
+    seq = tmp_path / "src"
+    seq.mkdir()
+    (seq / "1_color.png").write_bytes(b"x")
+    (seq / "0011_depth.tiff").write_bytes(b"x")
+    (seq / "source.toml").write_text(_manifest_text("file", '"*_color.png"', '"*{number}_depth.tiff"'))
+    (item,) = resolve_source(str(seq)).items()
+    assert item.files == ("1_color.png",)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import fnmatch
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -138,20 +139,10 @@ class FolderSource:
 
     def _grouped(self, candidates: list[str]) -> Iterator[tuple[str, list[str]]]:
         kind = self.manifest.item
-        if kind == "file":
+        if kind in ("file", "folder"):
             for rel in candidates:
-                yield rel, [rel]
-        elif kind == "folder":
-            root = self.root.resolve()
-            for rel in candidates:
-                parent = PurePosixPath(rel).parent
-                companions: set[str] = set()
-                for pattern in self.manifest.companions:
-                    for match in (self.root / parent).glob(pattern):
-                        if match.is_file() and _is_inside(root, match) and not match.name.startswith("."):
-                            companions.add(match.relative_to(self.root).as_posix())
-                companions.discard(rel)
-                yield parent.as_posix(), [rel, *sorted(companions)]
+                files = [rel, *self._companions(rel)]
+                yield (rel if kind == "file" else PurePosixPath(rel).parent.as_posix()), files
         else:  # series
             from ..readers.volume_dicom import group_series
 
@@ -166,6 +157,50 @@ class FolderSource:
                     # Several series in one folder: told apart by a hash of the UID, never the UID itself.
                     key = folder if len(series) == 1 else f"{folder}#series-{stable_hash(uid, length=10)}"
                     yield key, files
+
+
+    def _companions(self, rel: str) -> list[str]:
+        """Files belonging with `rel` by the manifest's companion patterns.
+
+        Patterns are globs relative to the primary file's folder and may use {name} (its file
+        name), {stem} (name without extension) and {number} (its last integer, matched whatever the
+        zero padding, e.g. 12_color.png with 0012_depth.tiff). Results stay inside the root.
+        """
+        if not self.manifest.companions:
+            return []
+        root = self.root.resolve()
+        primary = PurePosixPath(rel)
+        stem = _stem(primary.name)
+        numbers = re.findall(r"\d+", stem)
+        base = self.root / primary.parent
+        found: set[str] = set()
+        for pattern in self.manifest.companions:
+            if "{number}" in pattern and not numbers:
+                continue
+            filled = pattern.replace("{name}", primary.name).replace("{stem}", stem)
+            regex = None
+            if "{number}" in filled:
+                regex = re.compile(
+                    fnmatch.translate(filled.replace("{number}", "NUMBERSLOT")).replace(
+                        "NUMBERSLOT", rf"(?<!\d)0*{int(numbers[-1])}(?!\d)"
+                    )
+                )
+                filled = re.sub(r"\*+", "*", filled.replace("{number}", "*"))
+            for match in base.glob(filled):
+                if not match.is_file() or match.name.startswith(".") or not _is_inside(root, match):
+                    continue
+                if regex is not None and not regex.match(Path(os.path.relpath(match, base)).as_posix()):
+                    continue
+                found.add(Path(os.path.relpath(match.resolve(), root)).as_posix())
+        found.discard(rel)
+        return sorted(found)
+
+
+def _stem(name: str) -> str:
+    for suffix in (".nii.gz", ".tar.gz"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return PurePosixPath(name).stem
 
 
 def _common_folder(files: list[str]) -> str:
