@@ -57,6 +57,7 @@ class Manifest:
     tables: tuple[MetadataTable, ...] = ()
     unverified: tuple[str, ...] = ()
     generator: str | None = None  # built-in sample generator name, for generated sources
+    label_map: dict[int, str] = field(default_factory=dict)  # label value -> structure, for label-map masks
     files: dict[str, str] = field(default_factory=dict)  # expected relpath -> sha256
     origin: str = ""  # the file this manifest was read from
 
@@ -87,6 +88,21 @@ def _item_kind(value: object, origin: str) -> str:
     if value not in ITEM_KINDS:
         raise SourceError(f"{origin}: layout.item {value!r} is not one of {', '.join(ITEM_KINDS)}")
     return str(value)
+
+
+def _label_map(table: object, origin: str) -> dict[int, str]:
+    if not isinstance(table, dict):
+        raise SourceError(f"{origin}: label_map must be a table of label value = structure name")
+    out: dict[int, str] = {}
+    for key, name in table.items():
+        try:
+            value = int(key)
+        except ValueError:
+            raise SourceError(f"{origin}: label_map key {key!r} is not an integer label value") from None
+        if value <= 0 or not isinstance(name, str) or not name:
+            raise SourceError(f"{origin}: label_map {key} = {name!r}: values must be > 0 and names non-empty")
+        out[value] = name
+    return out
 
 
 _REQUIRED = ("id", "name", "license", "access", "how_to_obtain", "modality", "anatomy")
@@ -150,6 +166,7 @@ def parse_manifest(text: str, origin: str) -> Manifest:
         tables=tuple(tables),
         unverified=tuple(data.get("unverified", ())),
         generator=data.get("generator"),
+        label_map=_label_map(data.get("label_map", {}), origin),
         files=files,
         origin=origin,
     )

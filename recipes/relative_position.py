@@ -1,7 +1,8 @@
 """Relative position of two organs on an axial CT slice, as seen in the image.
 
-Config `relative_position`. Inputs: a CT volume and one binary mask per structure (the
-TotalSegmentator layout: `<subject>/ct.nii.gz` + `<subject>/segmentations/<class>.nii.gz`).
+Config `relative_position`. Inputs: a CT volume and either one binary mask per structure (the
+TotalSegmentator layout: `<subject>/ct.nii.gz` + `<subject>/segmentations/<class>.nii.gz`) or one
+label map whose values the source manifest names in `[label_map]` (AMOS, BTCV).
 Every reader returns volumes in LPS, so an axial slice is shown in the radiological convention
 (anterior at the top, the patient's left on the image right) before the seeded view transform.
 
@@ -15,6 +16,8 @@ skipped (`mask_mismatch`).
 """
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 
@@ -46,6 +49,10 @@ STRUCTURES: dict[str, str] = {
     "gallbladder": "gallbladder",
     "pancreas": "pancreas",
     "urinary_bladder": "urinary bladder",
+    "esophagus": "oesophagus",
+    "duodenum": "duodenum",
+    "adrenal_gland_left": "left adrenal gland",
+    "adrenal_gland_right": "right adrenal gland",
     "heart": "heart",
     "lung_upper_lobe_left": "left upper lung lobe",
     "lung_upper_lobe_right": "right upper lung lobe",
@@ -102,17 +109,22 @@ class RelativePosition(Recipe):
         ct = ctx.read_volume(0)
         regions: dict[str, list[SliceRegion | None]] = {}
         sources: dict[str, str] = {}
+        label_map = {int(k): v for k, v in json.loads(item.metadata.get("label_map", "{}")).items()}
+        spacing = (ct.spacing[1], ct.spacing[2])
         for index in range(1, len(item.files)):
-            name = _mask_name(item.files[index])
-            if name not in STRUCTURES:
+            # One binary mask per structure (named by its file), or one label map (named by the manifest).
+            structures = {1: _mask_name(item.files[index])} if not label_map else label_map
+            if not any(name in STRUCTURES for name in structures.values()):
                 continue
             mask = ctx.read_volume(index)
             problem = _same_grid(ct, mask)
             if problem:
                 raise SkipItem("mask_mismatch", f"{item.files[index]}: {problem}")
-            spacing = (ct.spacing[1], ct.spacing[2])
-            regions[name] = [measure(mask.data[k] > 0, spacing) for k in range(ct.shape[0])]
-            sources[name] = item.files[index]
+            for value, name in structures.items():
+                if name in STRUCTURES:
+                    selected = mask.data > 0 if not label_map else mask.data == value
+                    regions[name] = [measure(selected[k], spacing) for k in range(ct.shape[0])]
+                    sources[name] = item.files[index] + ("" if not label_map else f"#label={value}")
         candidates = self._candidates(regions, ct.shape[0])
         if not candidates:
             raise SkipItem("no_clear_pair", f"{len(regions)} structure mask(s), no slice with a clearly separated pair")
@@ -174,8 +186,11 @@ class RelativePosition(Recipe):
                 f"along the image {'x' if axis == 'x' else 'y'} axis; after the view transform '{view}' the "
                 f"{a} centroid lies {relation} the {b} centroid in image coordinates."
             ),
-            details={"volume": {"shape": list(ct.shape), "spacing_mm": list(ct.spacing), **ct.meta},
-                     "warnings": ct.warnings, "slice_index": k},
+            details={
+                "volume": {"shape": list(ct.shape), "spacing_mm": list(ct.spacing), **ct.meta},
+                "warnings": ct.warnings,
+                "slice_index": k,
+            },
             modality="CT",
             anatomy="abdomen",
         )

@@ -261,3 +261,26 @@ def test_relative_position_is_byte_identical_across_worker_counts(seg_source: Pa
         assert code == 0, output
         digests.append({p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()})
     assert digests[0] == digests[1]
+
+
+def test_label_map_masks_as_amos_ships_them(tmp_path: Path) -> None:
+    """AMOS layout: imagesTr/amos_NNNN.nii.gz + labelsTr/amos_NNNN.nii.gz with values named by the manifest."""
+    phantom = abdomen(5, shape=(24, 96, 96), spacing=(6.0, 3.0, 3.0))
+    amos_ids = {"spleen": 1, "kidney_right": 2, "kidney_left": 3, "liver": 6, "aorta": 8}
+    labels = np.zeros_like(phantom.labels)
+    for organ_id, name in ORGANS.items():
+        if name in amos_ids:
+            labels[phantom.labels == organ_id] = amos_ids[name]
+    root = tmp_path / "amos"
+    write_nifti(root / "imagesTr" / "amos_0007.nii.gz", phantom.hu, phantom.spacing, phantom.origin)
+    write_nifti(root / "labelsTr" / "amos_0007.nii.gz", labels, phantom.spacing, phantom.origin)
+    write_nifti(root / "imagesTr" / "amos_0507.nii.gz", phantom.hu, phantom.spacing, phantom.origin)  # MR id: not read
+    code, output = run_cli("recipe", "relative-position", "--source", f"amos-2022={root}", "--out", tmp_path / "out")
+    assert code == 0, output
+    (row,) = load_config(tmp_path / "out", "relative_position")
+    label = json.loads(row["label"])
+    names = {label["structure_a"], label["structure_b"]}
+    assert names <= set(amos_ids)
+    for name in names:
+        assert label["mask_files"][name] == f"labelsTr/amos_0007.nii.gz#label={amos_ids[name]}"
+    assert row["license"] == "CC-BY-SA-4.0"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import fnmatch
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -131,6 +132,8 @@ class FolderSource:
                 "folder": first.parent.as_posix(),
             }
             metadata = dict(self.manifest.defaults)
+            if self.manifest.label_map:
+                metadata["label_map"] = json.dumps({str(k): v for k, v in sorted(self.manifest.label_map.items())})
             for table, rows in tables:
                 metadata.update({k: v for k, v in rows.get(lookup[table.match], {}).items() if v != ""})
             yield SourceItem(
