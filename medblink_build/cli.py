@@ -123,6 +123,42 @@ def _progress_bar(total: int | None) -> Any:
     return tqdm(total=total, unit="item", file=sys.stderr, disable=None, dynamic_ncols=True)
 
 
+@main.command("new")
+@click.argument("name")
+@click.option(
+    "--dir",
+    "recipes_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("recipes"),
+    show_default=True,
+    help="Folder for the recipe module.",
+)
+@click.option(
+    "--manifests-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("data_manifests"),
+    show_default=True,
+    help="Folder for the source manifest stub.",
+)
+@click.option(
+    "--tests-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("tests"),
+    show_default=True,
+    help="Folder for the test.",
+)
+def new_command(name: str, recipes_dir: Path, manifests_dir: Path, tests_dir: Path) -> None:
+    """Scaffold a new recipe NAME: a working recipe module, a manifest stub and a test."""
+    from .scaffold import write_scaffold
+
+    try:
+        written = write_scaffold(name, recipes_dir, manifests_dir, tests_dir)
+    except MedblinkError as exc:
+        raise _fail(exc) from exc
+    click.echo(f"wrote {written.recipe}\nwrote {written.manifest}\nwrote {written.test}")
+    click.echo(f"try it:  medblink-build recipe {name} --recipes-dir {recipes_dir} --out {name}-out")
+
+
 @main.group("sources", invoke_without_command=True)
 @click.pass_context
 def sources_group(ctx: click.Context) -> None:
