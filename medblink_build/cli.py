@@ -5,6 +5,7 @@ Every failure the user can cause exits non-zero with one line naming the file an
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,118 @@ def recipe_command(
     if skipped:
         reasons = ", ".join(f"{reason} {n}" for reason, n in summary.skipped.items())
         click.echo(f"skipped {skipped} item(s): {reasons} (details in manifest.json)")
+
+
+@main.command("build")
+@click.option(
+    "--sources-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder holding one sub-folder per source id (e.g. ROOT/nih-chestxray14). "
+    "Without it every recipe runs on its built-in sample (a sample release).",
+)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("medblink-release"), show_default=True)
+@click.option(
+    "--release",
+    "release_spec",
+    default="medblink-1.0",
+    show_default=True,
+    help="A built-in release definition or a release TOML file.",
+)
+@click.option(
+    "--version", "version", default=None, help="Semantic version of this release (default: the definition's)."
+)
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--strict", is_flag=True, help="Fail on the first unreadable file instead of skipping it.")
+@click.option("--quiet", "-q", is_flag=True)
+@_RECIPES_DIR
+def build_command(
+    sources_root: Path | None,
+    out: Path,
+    release_spec: str,
+    version: str | None,
+    workers: int,
+    strict: bool,
+    quiet: bool,
+    recipes_dirs: tuple[Path, ...],
+) -> None:
+    """Build every task of a release into one Hub-ready folder."""
+    from .pipeline import BuildFailed, BuildOptions, run_build
+    from .release.definition import load_release
+    from .release.plan import plan_release
+
+    try:
+        definition = load_release(release_spec)
+        plan = plan_release(definition, sources_root, version, recipes_dirs)
+        options = BuildOptions(seed=definition.seed, workers=workers, strict=strict)
+        summary = run_build(plan.runs, out, options, progress=None if quiet else _progress_bar, release=plan.info)
+    except BuildFailed as exc:
+        if exc.detail:
+            click.echo(exc.detail, err=True)
+        raise _fail(exc) from exc
+    except MedblinkError as exc:
+        raise _fail(exc) from exc
+    if quiet:
+        return
+    kind = "sample release" if summary.sample else "release"
+    click.echo(f"wrote {kind} {plan.info['name']} {plan.info['version']} to {summary.out}")
+    for task, expected in plan.info["expected_counts"].items():
+        got = summary.counts.get(task, 0)
+        note = f"  MISSING: {plan.missing[task]}" if task in plan.missing else ""
+        click.echo(f"  {task:32s} {got:5d} / {expected}{note}")
+    if summary.skipped:
+        click.echo("skipped: " + ", ".join(f"{r} {n}" for r, n in summary.skipped.items()))
+
+
+@main.command("verify")
+@click.argument("out", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--against",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="A published manifest.json (or output folder) to compare this build with, example by example.",
+)
+def verify_command(out: Path, against: Path | None) -> None:
+    """Check OUT against its own manifest, or against a published release."""
+    from .release.verify import compare_manifests, verify_folder
+
+    try:
+        report = compare_manifests(out, against) if against else verify_folder(out)
+    except MedblinkError as exc:
+        raise _fail(exc) from exc
+    for problem in report.problems:
+        click.echo(f"problem: {problem}")
+    diff = report.first_difference
+    if diff is not None:
+        click.echo(f"first differing example: {diff.config}/{diff.example_id}: {diff.problem}")
+        click.echo(
+            "local provenance: " + (json.dumps(diff.local_provenance, sort_keys=True) if diff.local_provenance else "-")
+        )
+        if against:
+            click.echo(
+                "published provenance: "
+                + (json.dumps(diff.other_provenance, sort_keys=True) if diff.other_provenance else "-")
+            )
+    if not report.ok:
+        raise click.ClickException(
+            f"{out}: verification failed ({len(report.problems)} problem(s)"
+            + (", examples differ" if diff else "")
+            + ")"
+        )
+    click.echo(f"{out}: OK ({report.checked_files} parquet files, {report.checked_examples} examples)")
+
+
+@main.command("explain")
+@click.argument("out", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("row_id")
+def explain_command(out: Path, row_id: str) -> None:
+    """Print where row ROW_ID of OUT came from: files, license, transforms, label derivation."""
+    from .release.explain import explain
+
+    try:
+        click.echo(explain(out, row_id))
+    except MedblinkError as exc:
+        raise _fail(exc) from exc
 
 
 def _progress_bar(total: int | None) -> Any:

@@ -67,6 +67,16 @@ def ordered_items(sources: Sequence[FolderSource], recipe_name: str, seed: int, 
     return sorted(items, key=lambda it: (stable_hash(str(seed), recipe_name, it.key, length=32), it.key))
 
 
+@dataclass
+class RecipeRun:
+    """One recipe in a build: its sources (none = its built-in sample) and per-task row limits."""
+
+    ref: RecipeRef
+    sources: Sequence[FolderSource] = ()
+    limits: dict[str, int] = field(default_factory=dict)  # task id -> max rows; absent = options.limit
+    selection: dict[str, list[str]] = field(default_factory=dict)  # task id -> pinned item keys, in order
+
+
 def run_recipe(
     ref: RecipeRef,
     sources: Sequence[FolderSource],
@@ -75,44 +85,87 @@ def run_recipe(
     progress: Callable[[int | None], Any] | None = None,
 ) -> BuildSummary:
     """Build one recipe's configs into `out`. With no sources, its built-in sample is used."""
-    recipe = recipe_instance(ref)
+    return run_build([RecipeRun(ref, sources)], out, options, progress)
+
+
+def run_build(
+    runs: Sequence[RecipeRun],
+    out: Path,
+    options: BuildOptions,
+    progress: Callable[[int | None], Any] | None = None,
+    release: dict[str, Any] | None = None,
+) -> BuildSummary:
+    """Build several recipes into one output folder, in the order given, atomically."""
     if options.limit is not None and options.limit < 1:
         raise MedblinkError(f"--limit must be at least 1, got {options.limit}")
-    with tempfile.TemporaryDirectory(prefix="medblink-sample-") as scratch:
-        sample = not sources
-        if sample:
-            if not recipe.sample_sources:
-                raise RecipeError(f"recipe {recipe.name!r} has no built-in sample source; give --source")
-            sources = [materialize_sample(sid, Path(scratch)) for sid in recipe.sample_sources]
-        manifests = {s.id: s.manifest for s in sources}
-        items = ordered_items(sources, recipe.name, options.seed, recipe.select)
-        job = Job(ref, options.seed, dict(options.params), options.strict)
-        with StagedOutput(out) as staging:
-            writer = DatasetWriter(staging, options.seed, sample=sample, max_shard_bytes=options.max_shard_bytes)
-            writer.declare(recipe.name, recipe.version, recipe.description, recipe.tasks)
-            bar = progress(len(items)) if progress else None
-            executor = make_executor(options.executor, options.workers)
-            try:
-                for result in executor.map_ordered(functools.partial(build_one, job), items):
-                    if bar is not None:
-                        bar.update(1)
-                    if isinstance(result, Failed):
-                        raise BuildFailed(result.message, result.detail)
-                    if isinstance(result, Skipped):
-                        writer.skip(result)
-                        continue
-                    if result.task not in writer.tasks:
-                        raise BuildFailed(f"recipe {recipe.name!r} produced undeclared task {result.task!r}")
-                    if options.limit is not None and writer.tasks[result.task].shards.rows >= options.limit:
-                        if all(c >= options.limit for c in writer.counts().values()):
-                            break
-                        continue
-                    writer.add(result, manifests[result.source], recipe.name)
-                    if options.limit is not None and all(c >= options.limit for c in writer.counts().values()):
-                        break
-            finally:
-                executor.close()
-                if bar is not None:
-                    bar.close()
-            manifest = writer.finish()
+    with tempfile.TemporaryDirectory(prefix="medblink-sample-") as scratch, StagedOutput(out) as staging:
+        sample = all(not run.sources for run in runs)
+        writer = DatasetWriter(
+            staging, options.seed, sample=sample, max_shard_bytes=options.max_shard_bytes, release=release
+        )
+        for run in runs:
+            _run_one(run, writer, options, Path(scratch), progress)
+        manifest = writer.finish()
     return BuildSummary(out, writer.counts(), writer.letter_counts(), writer.skip_counts(), sample, manifest)
+
+
+def _run_one(
+    run: RecipeRun,
+    writer: DatasetWriter,
+    options: BuildOptions,
+    scratch: Path,
+    progress: Callable[[int | None], Any] | None,
+) -> None:
+    recipe = recipe_instance(run.ref)
+    sources = list(run.sources)
+    if not sources:
+        if not recipe.sample_sources:
+            raise RecipeError(f"recipe {recipe.name!r} has no built-in sample source; give --source")
+        sources = [materialize_sample(sid, scratch) for sid in recipe.sample_sources]
+    manifests = {s.id: s.manifest for s in sources}
+    items = ordered_items(sources, recipe.name, options.seed, recipe.select)
+    items = _apply_selection(items, run.selection)
+    writer.declare(recipe.name, recipe.version, recipe.description, recipe.tasks)
+    limits = {t.task_id: run.limits.get(t.task_id, options.limit) for t in recipe.tasks}
+
+    def full(task: str) -> bool:
+        limit = limits.get(task)
+        return limit is not None and writer.tasks[task].shards.rows >= limit
+
+    job = Job(run.ref, options.seed, dict(options.params), options.strict)
+    bar = progress(len(items)) if progress else None
+    executor = make_executor(options.executor, options.workers)
+    try:
+        for result in executor.map_ordered(functools.partial(build_one, job), items):
+            if bar is not None:
+                bar.update(1)
+            if isinstance(result, Failed):
+                raise BuildFailed(result.message, result.detail)
+            if isinstance(result, Skipped):
+                writer.skip(result)
+                continue
+            if result.task not in limits:
+                raise BuildFailed(f"recipe {recipe.name!r} produced undeclared task {result.task!r}")
+            if not full(result.task):
+                writer.add(result, manifests[result.source], recipe.name)
+            if all(full(task) for task in limits):
+                break
+    finally:
+        executor.close()
+        if bar is not None:
+            bar.close()
+
+
+def _apply_selection(items: list[SourceItem], selection: dict[str, list[str]]) -> list[SourceItem]:
+    """With pinned keys, keep only those items, in the pinned order (the published draw)."""
+    if not selection:
+        return items
+    by_key = {item.key: item for item in items}
+    pinned = [key for keys in selection.values() for key in keys]
+    missing = [key for key in pinned if key not in by_key]
+    if missing:
+        raise MedblinkError(
+            f"{len(missing)} pinned item(s) not found in the sources, first: {missing[0]!r}; "
+            "the local copy differs from the one the release was pinned on"
+        )
+    return [by_key[key] for key in dict.fromkeys(pinned)]

@@ -63,6 +63,8 @@ CHOICES = {
     "y": ("Above it in the image", "Below it in the image"),
 }
 
+RELATION_WORDS = {"left": "left of", "right": "right of", "above": "above", "below": "below"}
+
 QUESTION = (
     "In this axial CT image, where is the {a} relative to the {b}, as seen in the image "
     "(the image's own left, right, top and bottom, not the patient's sides)?"
@@ -184,7 +186,7 @@ class RelativePosition(Recipe):
             derivation=(
                 f"Slice {k}: '{a}' and '{b}' masks are single components separated by >= {MIN_GAP_MM:g} mm "
                 f"along the image {'x' if axis == 'x' else 'y'} axis; after the view transform '{view}' the "
-                f"{a} centroid lies {relation} the {b} centroid in image coordinates."
+                f"{a} centroid lies {RELATION_WORDS[relation]} the {b} centroid in image coordinates."
             ),
             details={
                 "volume": {"shape": list(ct.shape), "spacing_mm": list(ct.spacing), **ct.meta},

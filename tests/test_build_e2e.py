@@ -216,3 +216,16 @@ def test_default_run_uses_the_built_in_sample(tmp_path: Path, cli) -> None:  # t
     assert "Sample build" in (out / "README.md").read_text()
     image = _load(out, "imaging_orientation_cxr")[0]["images"][0]
     assert image.size == (512, 512)  # the sample is 512 px, below the 1024 px cap
+
+
+def test_built_in_samples_are_written_byte_identically(tmp_path: Path) -> None:
+    """Sample sources are regenerated per run: their bytes (UIDs included) must not change."""
+    from medblink_build.manifests import builtin_manifests
+    from medblink_build.sources.samples import materialize_sample
+
+    generated = [m.id for m in builtin_manifests().values() if m.generator]
+    assert "medblink-sample-xray" in generated
+    for source_id in generated:
+        first = materialize_sample(source_id, tmp_path / "a").root
+        second = materialize_sample(source_id, tmp_path / "b").root
+        assert _tree_digests(first) == _tree_digests(second), source_id

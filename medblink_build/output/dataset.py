@@ -13,10 +13,11 @@ from .. import __version__
 from ..hashing import sha256_file
 from ..manifests import Manifest
 from ..model import Example, Skipped
-from ..questions import LetterPlanner, finalize
+from ..questions import LETTERS, LetterPlanner, finalize
 from ..recipe import TaskInfo
 from .card import render_card
 from .folder import MANIFEST_NAME, OUTPUT_FORMAT
+from .licenses import config_license
 from .rows import canonical_json, make_row, row_digest
 from .shards import ShardWriter
 
@@ -39,17 +40,29 @@ class TaskState:
     info: TaskInfo
     shards: ShardWriter
     planner: LetterPlanner
+    recipe: str
     letters: Counter[str] = field(default_factory=Counter)
+    answers: Counter[str] = field(default_factory=Counter)  # correct answer texts: the label distribution
+    sources: set[str] = field(default_factory=set)
     digests: list[list[str]] = field(default_factory=list)
 
 
 class DatasetWriter:
     """Accepts examples in a deterministic order and writes the Hub-ready folder at `root`."""
 
-    def __init__(self, root: Path, seed: int, *, sample: bool, max_shard_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        seed: int,
+        *,
+        sample: bool,
+        max_shard_bytes: int | None = None,
+        release: dict[str, Any] | None = None,
+    ) -> None:
         self.root = root
         self.seed = seed
         self.sample = sample
+        self.release = release
         self.max_shard_bytes = max_shard_bytes
         self.tasks: dict[str, TaskState] = {}
         self.sources: dict[str, Manifest] = {}
@@ -64,7 +77,10 @@ class DatasetWriter:
         for info in tasks:
             kwargs = {"max_shard_bytes": self.max_shard_bytes} if self.max_shard_bytes else {}
             self.tasks[info.task_id] = TaskState(
-                info, ShardWriter(self.root / "data" / info.task_id, **kwargs), LetterPlanner(self.seed, info.task_id)
+                info,
+                ShardWriter(self.root / "data" / info.task_id, **kwargs),
+                LetterPlanner(self.seed, info.task_id),
+                recipe_name,
             )
 
     def add(self, example: Example, manifest: Manifest, recipe_name: str) -> str:
@@ -74,6 +90,8 @@ class DatasetWriter:
         payload = sum(len(b) for b in example.images) + len(row["provenance"]) + len(row["label"])
         state.shards.add(row, payload)
         state.letters[final.answer] += 1
+        state.answers[final.choices[LETTERS.index(final.answer)]] += 1
+        state.sources.add(manifest.id)
         state.digests.append([row["id"], row_digest(row)])
         self.sources[manifest.id] = manifest
         for item in example.inputs:
@@ -99,9 +117,19 @@ class DatasetWriter:
             paths = state.shards.close()
             if state.shards.rows == 0:
                 continue
+            used = [self.sources[k] for k in sorted(state.sources)]
             configs[task] = {
+                "recipe": state.recipe,
+                "recipe_version": self.recipes[state.recipe],
+                "modality": state.info.modality,
+                "anatomy": state.info.anatomy,
+                "description": state.info.description,
+                "question": state.info.question,
+                "sources": [m.id for m in used],
+                **config_license(used),
                 "rows": state.shards.rows,
                 "answer_letters": dict(sorted(state.letters.items())),
+                "answer_texts": dict(sorted(state.answers.items())),
                 "files": [
                     {"path": p.relative_to(self.root).as_posix(), "sha256": sha256_file(p), "bytes": p.stat().st_size}
                     for p in paths
@@ -117,6 +145,8 @@ class DatasetWriter:
             "recipes": dict(sorted(self.recipes.items())),
             "seed": self.seed,
             "sample": self.sample,
+            "release": self.release,
+            "recipe_descriptions": dict(sorted(self.recipe_descriptions.items())),
             "sources": [s.to_json() for s in sources],
             "inputs": [{"source": s, "path": p, "sha256": d} for (s, p), d in sorted(self.inputs.items())],
             "configs": configs,

@@ -87,7 +87,7 @@ def write_radiograph(
         setattr(ds, keyword, value)
 
     if syntax.is_compressed:
-        ds.compress(syntax, arr)
+        ds.compress(syntax, arr, generate_instance_uid=False)  # keep the deterministic UID
     else:
         ds.PixelData = arr.tobytes()
         if syntax.is_little_endian is False:

@@ -139,7 +139,7 @@ def _set_pixels(ds: Any, syntax: Any, stored: np.ndarray) -> None:
     ds.HighBit = 15
     ds.PixelRepresentation = 1
     if syntax.is_compressed:
-        ds.compress(syntax, stored)
+        ds.compress(syntax, stored, generate_instance_uid=False)  # keep the deterministic UID
     else:
         ds.PixelData = np.ascontiguousarray(stored, dtype="<i2").tobytes()
     ds.set_original_encoding(syntax.is_implicit_VR, syntax.is_little_endian)

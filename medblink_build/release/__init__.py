@@ -1,0 +1,1 @@
+"""Releases: a versioned build of every recipe, its verification, provenance queries and exports."""

@@ -1,0 +1,105 @@
+"""Release definitions (`data_manifests/releases/*.toml`): tasks, recipes, sources, counts, pins.
+
+Parsed as data with tomllib. A definition names for each task the recipe that makes it, the
+source manifests it reads, the published item count and optionally the pinned item keys.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from ..errors import SourceError
+
+_SEMVER = re.compile(r"^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
+
+
+@dataclass(frozen=True)
+class ReleaseTask:
+    id: str
+    recipe: str
+    count: int
+    sources: tuple[str, ...]
+    selection: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReleaseDefinition:
+    name: str
+    version: str
+    seed: int
+    description: str
+    tasks: tuple[ReleaseTask, ...]
+    origin: str = ""
+    pinned: bool = field(default=False)
+
+    def recipes(self) -> list[str]:
+        return list(dict.fromkeys(t.recipe for t in self.tasks))
+
+
+def check_version(version: str) -> str:
+    if not _SEMVER.match(version):
+        raise SourceError(f"release version {version!r} is not a semantic version (MAJOR.MINOR.PATCH)")
+    return version
+
+
+def parse_release(text: str, origin: str) -> ReleaseDefinition:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SourceError(f"{origin}: invalid TOML: {exc}") from exc
+    tasks = []
+    for i, t in enumerate(data.get("task", [])):
+        try:
+            task = ReleaseTask(
+                id=str(t["id"]),
+                recipe=str(t["recipe"]),
+                count=int(t["count"]),
+                sources=tuple(str(s) for s in t["sources"]),
+                selection=tuple(str(k) for k in t.get("selection", ())),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SourceError(f"{origin}: task[{i}] needs id, recipe, count and sources ({exc})") from None
+        if task.count < 1:
+            raise SourceError(f"{origin}: task {task.id}: count must be >= 1")
+        tasks.append(task)
+    if not tasks:
+        raise SourceError(f"{origin}: no [[task]] entries")
+    for key in ("name", "version"):
+        if not isinstance(data.get(key), str):
+            raise SourceError(f"{origin}: missing {key}")
+    return ReleaseDefinition(
+        name=data["name"],
+        version=check_version(data["version"]),
+        seed=int(data.get("seed", 0)),
+        description=str(data.get("description", "")),
+        tasks=tuple(tasks),
+        origin=origin,
+        pinned=all(t.selection for t in tasks),
+    )
+
+
+@cache
+def builtin_releases() -> dict[str, ReleaseDefinition]:
+    folder = resources.files("medblink_build.data_manifests.releases")
+    found = {}
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".toml"):
+            definition = parse_release(entry.read_text(encoding="utf-8"), f"data_manifests/releases/{entry.name}")
+            found[entry.name.removesuffix(".toml")] = definition
+    return found
+
+
+def load_release(spec: str) -> ReleaseDefinition:
+    """A built-in release by name (e.g. 'medblink-1.0') or a release TOML file path."""
+    releases = builtin_releases()
+    if spec in releases:
+        return releases[spec]
+    path = Path(spec)
+    if path.is_file():
+        return parse_release(path.read_text(encoding="utf-8"), str(path))
+    raise SourceError(f"unknown release {spec!r}; built-in: {', '.join(sorted(releases))}, or give a TOML file")
