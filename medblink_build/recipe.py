@@ -82,12 +82,22 @@ class ItemContext:
             raise ReaderError(path, f"cannot read file: {exc.strerror or exc}") from exc
         self.inputs.append(InputFile(self.item.source_id, self.item.files[index], digest))
 
-    def read_image(self, index: int = 0, *, frame: int | None = None) -> DisplayImage:
-        """Read and decode input `index` as a 2-D display image (one read, digest recorded)."""
+    def read_image(self, index: int = 0, *, frame: int | None = None, burned_in: str = "skip") -> DisplayImage:
+        """Read and decode input `index` as a 2-D display image (one read, digest recorded).
+
+        An image whose header says BurnedInAnnotation = YES may carry identifying text in its
+        pixels: it is skipped (`burned_in_annotation`) unless the recipe passes burned_in="keep"
+        because it crops to a region that excludes such text (and records that it did).
+        """
         from .readers import read_image
 
         path, data = self.read_bytes(index)
-        return read_image(path, data, frame=frame)
+        image = read_image(path, data, frame=frame)
+        if image.geometry.burned_in_annotation == "YES" and burned_in != "keep":
+            from .errors import SkipItem
+
+            raise SkipItem("burned_in_annotation", f"{self.item.files[index]}: BurnedInAnnotation = YES")
+        return image
 
 
 class Recipe:

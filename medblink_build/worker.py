@@ -13,6 +13,7 @@ from typing import Any
 
 from .errors import MedblinkError, ReaderError, SkipItem
 from .model import Example, Skipped, SourceItem
+from .privacy import PrivacyError, check_texts, example_texts, identifiers_of_files
 from .recipe import ItemContext, Recipe
 from .registry import RecipeRef
 
@@ -47,11 +48,11 @@ def build_one(job: Job, item: SourceItem) -> Example | Skipped | Failed:
     try:
         example = recipe.build(item, ctx)
     except SkipItem as skip:
-        return Skipped(item.key, skip.reason, skip.detail)
+        return _gated(item, Skipped(item.key, skip.reason, skip.detail), [skip.detail])
     except ReaderError as exc:
         if job.strict:
             return Failed(item.key, str(exc))
-        return Skipped(item.key, "unreadable", str(exc))
+        return _gated(item, Skipped(item.key, "unreadable", str(exc)), [str(exc)])
     except MedblinkError as exc:
         return Failed(item.key, f"{item.key}: {exc}")
     except Exception as exc:  # a bug in a recipe or reader: fail loudly with where it happened
@@ -59,4 +60,14 @@ def build_one(job: Job, item: SourceItem) -> Example | Skipped | Failed:
     if not example.inputs:
         example.inputs = list(ctx.inputs)
     example.source = item.source_id  # the source is the item's, whatever the recipe set
-    return example
+    return _gated(item, example, example_texts(example))
+
+
+def _gated(item: SourceItem, result: Example | Skipped, texts: list[str]) -> Example | Skipped | Failed:
+    """Pass `result` on only if none of the item's DICOM identifiers occurs in its texts."""
+    identifiers = identifiers_of_files(item.path(i) for i in range(len(item.files)))
+    try:
+        check_texts(texts, identifiers, exempt=item.files, where=f"item {item.key}")
+    except PrivacyError as exc:
+        return Failed(item.key, str(exc))
+    return result
