@@ -16,6 +16,7 @@ from typing import Any
 
 from .errors import MedblinkError, RecipeError
 from .executors import make_executor
+from .faults import crash_point
 from .model import Skipped, SourceItem
 from .output.dataset import DatasetWriter
 from .output.folder import StagedOutput
@@ -105,6 +106,7 @@ def run_build(
         )
         for run in runs:
             _run_one(run, writer, options, Path(scratch), progress)
+        crash_point("before-finish")
         manifest = writer.finish()
     return BuildSummary(out, writer.counts(), writer.letter_counts(), writer.skip_counts(), sample, manifest)
 
@@ -148,6 +150,7 @@ def _run_one(
                 raise BuildFailed(f"recipe {recipe.name!r} produced undeclared task {result.task!r}")
             if not full(result.task):
                 writer.add(result, manifests[result.source], recipe.name)
+                crash_point("after-first-row")
             if all(full(task) for task in limits):
                 break
     finally:

@@ -4,8 +4,10 @@ Values of the attributes of the DICOM Basic Application Level Confidentiality Pr
 Annex E: names, IDs, dates and times, institutions, device serials, UIDs, free-text comments) are
 collected from every DICOM input of an item and searched for in everything the item contributes
 to the output: the question, choices, label, provenance and skip details. A hit fails the build
-before anything is written. Values that occur in the item's own relative paths are exempt: those
-are the public release's own keys (e.g. TCIA folder names), already public with the source.
+before anything is written. Values that occur in the item's own relative paths or its source id
+are exempt: those are the public release's own keys (e.g. TCIA folder names), already public with
+the source. Name parts match as whole words, case-insensitively, so a patient called "Chest"
+would stop a chest X-ray build: a loud false positive is preferred to a silent leak.
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ def _gated(item: SourceItem, result: Example | Skipped, texts: list[str]) -> Exa
     """Pass `result` on only if none of the item's DICOM identifiers occurs in its texts."""
     identifiers = identifiers_of_files(item.path(i) for i in range(len(item.files)))
     try:
-        check_texts(texts, identifiers, exempt=item.files, where=f"item {item.key}")
+        check_texts(texts, identifiers, exempt=[item.source_id, *item.files], where=f"item {item.key}")
     except PrivacyError as exc:
         return Failed(item.key, str(exc))
     return result

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import TracebackType
 
 from ..errors import OutputError
+from ..faults import crash_point
 
 MANIFEST_NAME = "manifest.json"
 OUTPUT_FORMAT = "medblink-build-output"
@@ -28,6 +29,16 @@ def is_our_output(folder: Path) -> bool:
     return isinstance(data, dict) and data.get("format") == OUTPUT_FORMAT
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class StagedOutput:
     """`with StagedOutput(out) as staging:` write into `staging`; it becomes `out` on success."""
 
@@ -36,6 +47,7 @@ class StagedOutput:
         self.staging = self.out.parent / f".{self.out.name}.staging-{os.getpid()}"
 
     def __enter__(self) -> Path:
+        self._recover()
         if self.out.exists():
             if not self.out.is_dir():
                 raise OutputError(f"{self.out}: output path exists and is not a folder")
@@ -53,6 +65,21 @@ class StagedOutput:
             raise OutputError(f"{self.out.parent}: cannot create the output folder: {exc.strerror or exc}") from exc
         return self.staging
 
+    def _recover(self) -> None:
+        """Clean up after a build that was killed: its staging folder goes; if it died between the
+        two renames, the previous complete output it had moved aside is put back."""
+        parent = self.out.parent
+        if not parent.is_dir():
+            return
+        for leftover in sorted(parent.glob(f".{self.out.name}.*-*")):
+            kind, _, pid = leftover.name.rpartition("-")
+            if not pid.isdigit() or _pid_alive(int(pid)) or not leftover.is_dir():
+                continue
+            if kind.endswith(".old") and not self.out.exists() and is_our_output(leftover):
+                os.replace(leftover, self.out)
+            elif kind.endswith((".old", ".staging")):
+                shutil.rmtree(leftover, ignore_errors=True)
+
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
@@ -60,9 +87,11 @@ class StagedOutput:
             shutil.rmtree(self.staging, ignore_errors=True)
             return
         old = self.out.parent / f".{self.out.name}.old-{os.getpid()}"
+        crash_point("before-swap")
         try:
             if self.out.exists():
                 os.replace(self.out, old)
+                crash_point("between-renames")
             os.replace(self.staging, self.out)
         except OSError as exc2:
             shutil.rmtree(self.staging, ignore_errors=True)

@@ -60,7 +60,7 @@ def write_radiograph(
     ds.StudyInstanceUID = generate_uid(entropy_srcs=[uid_seed, "study"])
     ds.SeriesInstanceUID = generate_uid(entropy_srcs=[uid_seed, "series"])
     ds.Modality = "DX"
-    ds.PatientName = "Sample^Phantom"
+    ds.PatientName = "Anonymous^Phantom"
     ds.PatientID = "PHANTOM"
     ds.PresentationIntentType = "FOR PRESENTATION"
     ds.ImageType = ["DERIVED", "SECONDARY"]

@@ -152,7 +152,7 @@ def _common_ct(ds: Any, uid_seed: str, sop_class: str) -> None:
     ds.StudyInstanceUID = generate_uid(entropy_srcs=[uid_seed, "study"])
     ds.SeriesInstanceUID = generate_uid(entropy_srcs=[uid_seed, "series"])
     ds.FrameOfReferenceUID = generate_uid(entropy_srcs=[uid_seed, "frame-of-reference"])
-    ds.PatientName = "Sample^Phantom"
+    ds.PatientName = "Anonymous^Phantom"
     ds.PatientID = "PHANTOM"
     ds.PatientPosition = "HFS"
     ds.Modality = "CT"
