@@ -139,6 +139,7 @@ def recipe_command(
 )
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--strict", is_flag=True, help="Fail on the first unreadable file instead of skipping it.")
+@click.option("--allow-changed", is_flag=True, help="Build even if a source differs from the files its manifest pins.")
 @click.option("--quiet", "-q", is_flag=True)
 @_RECIPES_DIR
 def build_command(
@@ -148,6 +149,7 @@ def build_command(
     version: str | None,
     workers: int,
     strict: bool,
+    allow_changed: bool,
     quiet: bool,
     recipes_dirs: tuple[Path, ...],
 ) -> None:
@@ -158,7 +160,7 @@ def build_command(
 
     try:
         definition = load_release(release_spec)
-        plan = plan_release(definition, sources_root, version, recipes_dirs)
+        plan = plan_release(definition, sources_root, version, recipes_dirs, allow_changed)
         options = BuildOptions(seed=definition.seed, workers=workers, strict=strict)
         summary = run_build(plan.runs, out, options, progress=None if quiet else _progress_bar, release=plan.info)
     except BuildFailed as exc:
@@ -273,19 +275,70 @@ def new_command(name: str, recipes_dir: Path, manifests_dir: Path, tests_dir: Pa
 
 
 @main.group("sources", invoke_without_command=True)
+@click.option(
+    "--check",
+    "checks",
+    multiple=True,
+    metavar="ID=PATH",
+    help="Hash a local copy against the files its manifest pins; report missing, changed, extra.",
+)
 @click.pass_context
-def sources_group(ctx: click.Context) -> None:
-    """List the public sources medblink-build knows (data_manifests/)."""
+def sources_group(ctx: click.Context, checks: tuple[str, ...]) -> None:
+    """List the public sources medblink-build knows (data_manifests/), or check local copies."""
     if ctx.invoked_subcommand is not None:
         return
     from .manifests import builtin_manifests
 
     try:
+        if checks:
+            _check_sources(checks)
+            return
         manifests = builtin_manifests()
     except MedblinkError as exc:
         raise _fail(exc) from exc
     for m in manifests.values():
         click.echo(f"{m.id:28s} {m.license:18s} {m.access:13s} {m.name}")
+
+
+def _check_sources(specs: tuple[str, ...]) -> None:
+    from .sources.check import check_source
+    from .sources.resolve import resolve_source
+
+    failed = []
+    for spec in specs:
+        source = resolve_source(spec)
+        report = check_source(source)
+        if report.pinned == 0:
+            click.echo(f"{source.id}: {source.root}: the manifest pins no files (use 'sources pin' to record them)")
+            failed.append(source.id)
+            continue
+        status = "OK" if report.ok else "DIFFERS"
+        click.echo(
+            f"{source.id}: {status}: {report.pinned} pinned, {len(report.missing)} missing, "
+            f"{len(report.changed)} changed, {len(report.extra)} extra"
+        )
+        for label, paths in (("missing", report.missing), ("changed", report.changed), ("extra", report.extra)):
+            for rel in paths[:20]:
+                click.echo(f"  {label}: {rel}")
+            if len(paths) > 20:
+                click.echo(f"  ... {len(paths) - 20} more {label}")
+        if not report.ok:
+            failed.append(source.id)
+    if failed:
+        raise click.ClickException(f"sources differ from their manifests: {', '.join(failed)}")
+
+
+@sources_group.command("pin")
+@click.argument("spec", metavar="ID=PATH")
+def sources_pin(spec: str) -> None:
+    """Print a [[files]] block pinning every file of a local copy (paste it into the manifest)."""
+    from .sources.check import pin_source
+    from .sources.resolve import resolve_source
+
+    try:
+        click.echo(pin_source(resolve_source(spec)))
+    except MedblinkError as exc:
+        raise _fail(exc) from exc
 
 
 @sources_group.command("show")

@@ -19,3 +19,51 @@ def sha256_file(path: str | Path) -> str:
         while chunk := f.read(_CHUNK):
             h.update(chunk)
     return h.hexdigest()
+
+
+class HashCache:
+    """sha256 digests remembered by (path, size, mtime), so re-checking terabytes re-hashes nothing.
+
+    Stored as JSON under the user's cache folder (MEDBLINK_CACHE_DIR, else
+    ~/.cache/medblink-build); a changed size or modification time means the file is hashed again.
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        import json
+        import os
+
+        base = Path(os.environ.get("MEDBLINK_CACHE_DIR") or Path.home() / ".cache" / "medblink-build")
+        self.path = path or base / "sha256-cache.json"
+        try:
+            self._entries: dict[str, list] = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self._entries = {}
+        self.hits = 0
+        self.misses = 0
+
+    def digest(self, path: Path) -> str:
+        stat = path.stat()
+        key = str(path.resolve())
+        entry = self._entries.get(key)
+        if entry and entry[0] == stat.st_size and entry[1] == stat.st_mtime_ns:
+            self.hits += 1
+            return str(entry[2])
+        self.misses += 1
+        value = sha256_file(path)
+        self._entries[key] = [stat.st_size, stat.st_mtime_ns, value]
+        return value
+
+    def save(self) -> None:
+        """Write the cache atomically; a cache that cannot be written is simply not kept."""
+        import json
+        import os
+        import tempfile
+
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".sha256-cache-")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(self._entries, f, sort_keys=True)
+            os.replace(tmp, self.path)
+        except OSError:
+            pass

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import RecipeError
+from ..errors import RecipeError, SourceError
 from ..pipeline import RecipeRun
 from ..registry import find_recipe
+from ..sources.check import check_source
 from ..sources.folder import FolderSource
-from ..sources.resolve import resolve_source
+from ..sources.resolve import LOCAL_MANIFEST, resolve_source
 from .definition import ReleaseDefinition, check_version
 
 
@@ -31,8 +32,13 @@ def plan_release(
     sources_root: Path | None,
     version: str | None = None,
     recipes_dirs: tuple[Path, ...] = (),
+    allow_changed: bool = False,
 ) -> ReleasePlan:
+    """Runs for every recipe of the release. Sources whose manifests pin their files are checked
+    first: a changed or missing pinned file stops the build unless `allow_changed`; either way
+    the result is recorded (and the real digests are in manifest.json's inputs)."""
     missing: dict[str, str] = {}
+    checks: dict[str, dict[str, int]] = {}
     runs: list[RecipeRun] = []
     for recipe_name in definition.recipes():
         tasks = [t for t in definition.tasks if t.recipe == recipe_name]
@@ -48,7 +54,9 @@ def plan_release(
                 for source_id in task.sources:
                     folder = sources_root / source_id
                     if folder.is_dir():
-                        bound.setdefault(source_id, resolve_source(f"{source_id}={folder}"))
+                        if source_id not in bound:
+                            bound[source_id] = _bind(source_id, folder)
+                            checks.update(_check(bound[source_id], allow_changed))
                         found.append(source_id)
                 if not found:
                     expected = ", ".join(str(sources_root / s) for s in task.sources)
@@ -72,5 +80,35 @@ def plan_release(
         "selection": "pinned item keys" if definition.pinned else f"seeded draw (seed {definition.seed})",
         "expected_counts": {t.id: t.count for t in definition.tasks},
         "missing_tasks": dict(sorted(missing.items())),
+        "input_checks": dict(sorted(checks.items())),
     }
     return ReleasePlan(runs, missing, info)
+
+
+def _bind(source_id: str, folder: Path) -> FolderSource:
+    """A folder's own source.toml (e.g. one with pinned files) wins over the built-in manifest."""
+    if (folder / LOCAL_MANIFEST).is_file():
+        source = resolve_source(str(folder))
+        if source.id != source_id:
+            raise SourceError(f"{folder / LOCAL_MANIFEST}: id {source.id!r} but the release expects {source_id!r}")
+        return source
+    return resolve_source(f"{source_id}={folder}")
+
+
+def _check(source: FolderSource, allow_changed: bool) -> dict[str, dict[str, int]]:
+    if not source.manifest.files:
+        return {}
+    report = check_source(source)
+    summary = {
+        "pinned": report.pinned,
+        "missing": len(report.missing),
+        "changed": len(report.changed),
+        "extra": len(report.extra),
+    }
+    if not report.ok and not allow_changed:
+        first = (report.changed or report.missing)[0]
+        raise SourceError(
+            f"{source.root}: differs from the files {source.manifest.origin} pins ({summary['changed']} changed, "
+            f"{summary['missing']} missing; first: {first}); use --allow-changed to build anyway"
+        )
+    return {source.id: summary}
