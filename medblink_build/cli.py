@@ -78,6 +78,7 @@ def list_recipes(recipes_dirs: tuple[Path, ...]) -> None:
 @click.option("--executor", type=click.Choice(["process", "serial"]), default="process", show_default=True)
 @click.option("--strict", is_flag=True, help="Fail on the first unreadable file instead of skipping it.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary (for scripts).")
+@click.option("--no-resume", is_flag=True, help="Rebuild every item instead of reusing results of an interrupted run.")
 @_RECIPES_DIR
 def recipe_command(
     name: str,
@@ -89,9 +90,14 @@ def recipe_command(
     executor: str,
     strict: bool,
     quiet: bool,
+    no_resume: bool,
     recipes_dirs: tuple[Path, ...],
 ) -> None:
-    """Run recipe NAME over local sources (or its built-in sample) into an output folder."""
+    """Run recipe NAME over local sources (or its built-in sample) into an output folder.
+
+    Finished items are kept in a work folder beside the output (.OUT.work); rerunning the same
+    command after an interruption redoes only what is missing.
+    """
     from .pipeline import BuildFailed, BuildOptions, run_recipe
     from .registry import find_recipe
     from .sources.resolve import resolve_source
@@ -99,7 +105,9 @@ def recipe_command(
     try:
         ref = find_recipe(name, recipes_dirs)
         bound = [resolve_source(spec) for spec in sources]
-        options = BuildOptions(seed=seed, limit=limit, workers=workers, executor=executor, strict=strict)
+        options = BuildOptions(
+            seed=seed, limit=limit, workers=workers, executor=executor, strict=strict, resume=not no_resume
+        )
         summary = run_recipe(ref, bound, out, options, progress=None if quiet else _progress_bar)
     except BuildFailed as exc:
         if exc.detail:
@@ -140,6 +148,7 @@ def recipe_command(
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--strict", is_flag=True, help="Fail on the first unreadable file instead of skipping it.")
 @click.option("--allow-changed", is_flag=True, help="Build even if a source differs from the files its manifest pins.")
+@click.option("--no-resume", is_flag=True, help="Rebuild every item instead of reusing results of an interrupted run.")
 @click.option("--quiet", "-q", is_flag=True)
 @_RECIPES_DIR
 def build_command(
@@ -150,6 +159,7 @@ def build_command(
     workers: int,
     strict: bool,
     allow_changed: bool,
+    no_resume: bool,
     quiet: bool,
     recipes_dirs: tuple[Path, ...],
 ) -> None:
@@ -161,7 +171,7 @@ def build_command(
     try:
         definition = load_release(release_spec)
         plan = plan_release(definition, sources_root, version, recipes_dirs, allow_changed)
-        options = BuildOptions(seed=definition.seed, workers=workers, strict=strict)
+        options = BuildOptions(seed=definition.seed, workers=workers, strict=strict, resume=not no_resume)
         summary = run_build(plan.runs, out, options, progress=None if quiet else _progress_bar, release=plan.info)
     except BuildFailed as exc:
         if exc.detail:
@@ -363,6 +373,83 @@ def sources_show(source_id: str) -> None:
         click.echo("\nunverified facts:\n" + "\n".join(f"- {u}" for u in m.unverified))
     if m.citation:
         click.echo(f"\ncitation:\n{m.citation}")
+
+
+@main.command("notes")
+@click.argument("old", type=click.Path(exists=True, path_type=Path))
+@click.argument("new", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the Markdown to this file instead of printing it.",
+)
+def notes_command(old: Path, new: Path, out: Path | None) -> None:
+    """Release notes (Markdown) for the change from build OLD to build NEW (folders or manifest.json)."""
+    from .release.notes import release_notes, write_release_notes
+
+    try:
+        if out is None:
+            click.echo(release_notes(old, new), nl=False)
+            return
+        write_release_notes(old, new, out)
+    except MedblinkError as exc:
+        raise _fail(exc) from exc
+    click.echo(f"wrote {out}")
+
+
+@main.command("export")
+@click.argument("out", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["medblink", "blink"]),
+    required=True,
+    help="medblink: task, question_id, question, answer, image. "
+    "blink: idx, question, sub_task, image_1..image_4, choices, answer '(A)', prompt.",
+)
+@click.option(
+    "--to",
+    "dest",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Folder for the Hub-ready export (outside OUT; replaced only if empty or a previous export).",
+)
+def export_command(out: Path, fmt: str, dest: Path) -> None:
+    """Export release OUT in another harness's layout, as a Hub-ready dataset folder."""
+    from .release.exports import export
+
+    try:
+        summary = export(out, fmt, dest)
+    except MedblinkError as exc:
+        raise _fail(exc) from exc
+    written = ", ".join(f"{config} {n}" for config, n in summary.counts.items())
+    click.echo(f"wrote {fmt} export of {out} to {summary.out}: {written}")
+    for config, n in summary.dropped_images.items():
+        click.echo(f"note: {config} {n} row(s) with more than one image keep only the first (blink keeps up to 4)")
+
+
+@main.command("preview")
+@click.argument("out", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--to",
+    "dest",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder for the gallery [default: OUT-preview, beside OUT; never inside it].",
+)
+def preview_command(out: Path, dest: Path | None) -> None:
+    """Write a static HTML gallery of release OUT, with a PNG contact sheet per task config."""
+    from .release.preview import write_preview
+
+    if dest is None:
+        resolved = out.resolve()
+        dest = resolved.parent / f"{resolved.name}-preview"
+    try:
+        index = write_preview(out, dest)
+    except MedblinkError as exc:
+        raise _fail(exc) from exc
+    click.echo(f"wrote {index}")
 
 
 if __name__ == "__main__":  # pragma: no cover

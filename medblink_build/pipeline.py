@@ -21,6 +21,7 @@ from .model import Skipped, SourceItem
 from .output.dataset import DatasetWriter
 from .output.folder import StagedOutput
 from .registry import RecipeRef
+from .result_cache import work_folder
 from .seeding import stable_hash
 from .sources.folder import FolderSource
 from .sources.samples import materialize_sample
@@ -54,6 +55,7 @@ class BuildOptions:
     strict: bool = False
     params: dict[str, Any] = field(default_factory=dict)
     max_shard_bytes: int | None = None
+    resume: bool = True  # reuse finished item results of an interrupted run (work folder beside OUT)
 
 
 def ordered_items(sources: Sequence[FolderSource], recipe_name: str, seed: int, select: Callable) -> list[SourceItem]:  # type: ignore[type-arg]
@@ -104,8 +106,9 @@ def run_build(
         writer = DatasetWriter(
             staging, options.seed, sample=sample, max_shard_bytes=options.max_shard_bytes, release=release
         )
+        cache = str(work_folder(out) / "results") if options.resume else None
         for run in runs:
-            _run_one(run, writer, options, Path(scratch), progress)
+            _run_one(run, writer, options, Path(scratch), progress, cache)
         crash_point("before-finish")
         manifest = writer.finish()
     return BuildSummary(out, writer.counts(), writer.letter_counts(), writer.skip_counts(), sample, manifest)
@@ -117,10 +120,12 @@ def _run_one(
     options: BuildOptions,
     scratch: Path,
     progress: Callable[[int | None], Any] | None,
+    cache: str | None,
 ) -> None:
     recipe = recipe_instance(run.ref)
     sources = list(run.sources)
     if not sources:
+        cache = None  # generated sample files are new on every run: nothing to resume
         if not recipe.sample_sources:
             raise RecipeError(f"recipe {recipe.name!r} has no built-in sample source; give --source")
         sources = [materialize_sample(sid, scratch) for sid in recipe.sample_sources]
@@ -134,7 +139,7 @@ def _run_one(
         limit = limits.get(task)
         return limit is not None and writer.tasks[task].shards.rows >= limit
 
-    job = Job(run.ref, options.seed, dict(options.params), options.strict)
+    job = Job(run.ref, options.seed, dict(options.params), options.strict, cache)
     bar = progress(len(items)) if progress else None
     executor = make_executor(options.executor, options.workers)
     try:

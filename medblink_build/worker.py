@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .errors import MedblinkError, ReaderError, SkipItem
@@ -16,6 +17,7 @@ from .model import Example, Skipped, SourceItem
 from .privacy import PrivacyError, check_texts, example_texts, identifiers_of_files
 from .recipe import ItemContext, Recipe
 from .registry import RecipeRef
+from .result_cache import ResultCache, item_key
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class Job:
     seed: int
     params: dict[str, Any] = field(default_factory=dict)
     strict: bool = False
+    cache: str | None = None  # folder of finished item results (resumable builds), or None
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,22 @@ def recipe_instance(ref: RecipeRef) -> Recipe:
 
 
 def build_one(job: Job, item: SourceItem) -> Example | Skipped | Failed:
+    """Build `item`, or take its finished result from the cache of an earlier, interrupted run."""
+    if job.cache is None:
+        return _build(job, item)
+    recipe = recipe_instance(job.recipe)
+    cache = ResultCache(Path(job.cache))
+    key = item_key(item, recipe.name, recipe.version, job.seed, job.params)
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    result = _build(job, item)
+    if not isinstance(result, Failed):
+        cache.put(key, result)
+    return result
+
+
+def _build(job: Job, item: SourceItem) -> Example | Skipped | Failed:
     recipe = recipe_instance(job.recipe)
     ctx = ItemContext(item, job.seed, job.params)
     try:

@@ -65,7 +65,7 @@ def test_killed_build_keeps_the_previous_output(point: str, xray_source: Path, t
     )
     assert code == 0, output
     assert json.loads((out / "manifest.json").read_text())["seed"] == 2
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.work", "out"]
 
 
 def test_a_build_killed_between_renames_is_restored_by_the_next_run(xray_source: Path, tmp_path: Path) -> None:
@@ -89,3 +89,38 @@ def test_interrupted_build_removes_its_staging_folder(xray_source: Path, tmp_pat
     assert [p.name for p in tmp_path.iterdir() if "staging" in p.name] == []
     if out.exists():  # it may have finished before the signal: then it is complete
         assert verify_folder(out).ok
+
+
+def test_rerun_after_a_kill_reuses_finished_items_and_matches_a_clean_build(xray_source: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc = _build(xray_source, out, seed=4, env_extra={ENV: "before-finish"})
+    proc.communicate(timeout=120)
+    assert proc.returncode == -signal.SIGKILL and not out.exists()
+    cached = sorted((tmp_path / ".out.work").rglob("*.json"))
+    assert cached  # every finished item was kept
+    stamps = {p: p.stat().st_mtime_ns for p in cached}
+
+    code, output = run_cli(
+        "recipe", "orientation", "--source", f"medblink-sample-xray={xray_source}", "--out", out, "--seed", 4, "--quiet"
+    )
+    assert code == 0, output
+    assert {p: p.stat().st_mtime_ns for p in cached} == stamps  # reused, not rebuilt
+
+    clean = tmp_path / "clean"
+    code, output = run_cli(
+        "recipe",
+        "orientation",
+        "--source",
+        f"medblink-sample-xray={xray_source}",
+        "--out",
+        clean,
+        "--seed",
+        4,
+        "--quiet",
+        "--no-resume",
+    )
+    assert code == 0, output
+    files = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(clean) for p in clean.rglob("*") if p.is_file())
+    for rel in files:
+        assert (out / rel).read_bytes() == (clean / rel).read_bytes(), rel
