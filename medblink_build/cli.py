@@ -75,7 +75,19 @@ def list_recipes(recipes_dirs: tuple[Path, ...]) -> None:
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Build seed.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N examples per task config.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
-@click.option("--executor", type=click.Choice(["process", "serial"]), default="process", show_default=True)
+@click.option(
+    "--executor",
+    type=click.Choice(["process", "serial", "dask"]),
+    default="process",
+    show_default=True,
+    help="Where items are built: a local process pool, this process, or a Dask cluster.",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="tcp://HOST:PORT",
+    help="Dask scheduler of an existing cluster (with --executor dask); default: a LocalCluster.",
+)
 @click.option("--strict", is_flag=True, help="Fail on the first unreadable file instead of skipping it.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary (for scripts).")
 @click.option("--no-resume", is_flag=True, help="Rebuild every item instead of reusing results of an interrupted run.")
@@ -88,6 +100,7 @@ def recipe_command(
     limit: int | None,
     workers: int,
     executor: str,
+    scheduler: str | None,
     strict: bool,
     quiet: bool,
     no_resume: bool,
@@ -106,7 +119,13 @@ def recipe_command(
         ref = find_recipe(name, recipes_dirs)
         bound = [resolve_source(spec) for spec in sources]
         options = BuildOptions(
-            seed=seed, limit=limit, workers=workers, executor=executor, strict=strict, resume=not no_resume
+            seed=seed,
+            limit=limit,
+            workers=workers,
+            executor=executor,
+            scheduler=scheduler,
+            strict=strict,
+            resume=not no_resume,
         )
         summary = run_recipe(ref, bound, out, options, progress=None if quiet else _progress_bar)
     except BuildFailed as exc:

@@ -52,6 +52,7 @@ class BuildOptions:
     limit: int | None = None  # examples per task config
     workers: int = 1
     executor: str = "process"
+    scheduler: str | None = None  # Dask scheduler address for executor "dask"
     strict: bool = False
     params: dict[str, Any] = field(default_factory=dict)
     max_shard_bytes: int | None = None
@@ -141,7 +142,7 @@ def _run_one(
 
     job = Job(run.ref, options.seed, dict(options.params), options.strict, cache)
     bar = progress(len(items)) if progress else None
-    executor = make_executor(options.executor, options.workers)
+    executor = make_executor(options.executor, options.workers, options.scheduler)
     try:
         for result in executor.map_ordered(functools.partial(build_one, job), items):
             if bar is not None:
