@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import ReaderError
 from ..geometry import GeometryError, parse_patient_orientation
 from ..model import DisplayImage, ImageGeometry
+from .decoding import decode_or_raise
 from .display import to_display_uint8
 from .limits import MAX_IMAGE_PIXELS
 
@@ -129,10 +130,9 @@ def read_dicom_image(path: str | Path, data: bytes | None = None, *, frame: int 
 
     tsyntax = ds.file_meta.get("TransferSyntaxUID")
     ts_name = tsyntax.name if tsyntax is not None else "unknown"
-    try:
-        arr = pixel_array(ds, index=frame if frames > 1 else None)
-    except Exception as exc:
-        raise ReaderError(path, f"cannot decode pixel data ({ts_name}): {exc}") from exc
+    arr = decode_or_raise(
+        path, f"pixel data ({ts_name})", lambda: pixel_array(ds, index=frame if frames > 1 else None)
+    )
 
     photometric = _text(ds, "PhotometricInterpretation") or "MONOCHROME2"
     decode: dict[str, Any] = {

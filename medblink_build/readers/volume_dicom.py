@@ -34,6 +34,7 @@ import numpy as np
 
 from ..errors import ReaderError
 from ..volume import Volume
+from .decoding import decode_or_raise
 from .dicom_image import read_dicom_header
 from .limits import MAX_IMAGE_PIXELS
 from .volume_canonical import canonicalise, check_voxel_count
@@ -412,10 +413,11 @@ def _decode(ds: Any, s: _Slice) -> np.ndarray:
     from pydicom.pixels import apply_modality_lut, pixel_array
 
     ts = ds.file_meta.get("TransferSyntaxUID")
-    try:
-        arr = pixel_array(ds, index=s.frame) if s.frame is not None else pixel_array(ds)
-    except Exception as exc:
-        raise ReaderError(s.path, f"cannot decode pixel data of {_name(s)} ({getattr(ts, 'name', ts)}): {exc}") from exc
+    arr = decode_or_raise(
+        s.path,
+        f"pixel data of {_name(s)} ({getattr(ts, 'name', ts)})",
+        lambda: pixel_array(ds, index=s.frame) if s.frame is not None else pixel_array(ds),
+    )
     if arr.shape != (s.rows, s.cols):
         raise ReaderError(s.path, f"decoded {_name(s)} has shape {arr.shape}, header says {s.rows}x{s.cols}")
     try:
