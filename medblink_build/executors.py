@@ -11,7 +11,7 @@ from __future__ import annotations
 import multiprocessing
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Protocol, TypeVar
 
 from .errors import MedblinkError
@@ -26,6 +26,21 @@ class Executor(Protocol):
     def map_ordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]: ...
 
     def close(self) -> None: ...
+
+
+def _ordered(submit: Callable[[Any], Any], items: Iterable[Any], limit: int) -> Iterator[Any]:
+    """Results of `submit`ted futures in input order, with at most `limit` in flight."""
+    window: deque[Any] = deque()
+    try:
+        for item in items:
+            window.append(submit(item))
+            if len(window) >= limit:
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
+    finally:
+        for future in window:
+            future.cancel()
 
 
 class SerialExecutor:
@@ -52,19 +67,7 @@ class ProcessExecutor:
         self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
     def map_ordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
-        window: deque[Future[Any]] = deque()
-        limit = self.workers * self.prefetch
-        iterator = iter(items)
-        try:
-            for item in iterator:
-                window.append(self._pool.submit(fn, item))
-                if len(window) >= limit:
-                    yield window.popleft().result()
-            while window:
-                yield window.popleft().result()
-        finally:
-            for future in window:
-                future.cancel()
+        return _ordered(lambda item: self._pool.submit(fn, item), items, self.workers * self.prefetch)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -98,17 +101,7 @@ class DaskExecutor:
         self.limit = max(1, len(self._client.scheduler_info().get("workers", {})) or workers) * prefetch
 
     def map_ordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
-        window: deque[Any] = deque()
-        try:
-            for item in items:
-                window.append(self._client.submit(fn, item, pure=False))
-                if len(window) >= self.limit:
-                    yield window.popleft().result()
-            while window:
-                yield window.popleft().result()
-        finally:
-            for future in window:
-                future.cancel()
+        return _ordered(lambda item: self._client.submit(fn, item, pure=False), items, self.limit)
 
     def close(self) -> None:
         self._client.close()
