@@ -66,7 +66,10 @@ def test_unwritable_output_gives_a_clear_error_and_keeps_the_old_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "a_file").write_text("x")
-    with pytest.raises(OutputError, match="cannot create the output folder"), StagedOutput(tmp_path / "a_file" / "out"):
+    with (
+        pytest.raises(OutputError, match="cannot create the medblink-build output folder"),
+        StagedOutput(tmp_path / "a_file" / "out"),
+    ):
         pass
     out = tmp_path / "out"
     with StagedOutput(out) as staging:

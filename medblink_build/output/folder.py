@@ -21,12 +21,17 @@ MANIFEST_NAME = "manifest.json"
 OUTPUT_FORMAT = "medblink-build-output"
 
 
-def is_our_output(folder: Path) -> bool:
+def has_marker(folder: Path, marker: str, fmt: str) -> bool:
+    """Does `folder` hold the JSON file `marker` that this kind of folder writes, with `format` fmt?"""
     try:
-        data = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))
+        data = json.loads((folder / marker).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return isinstance(data, dict) and data.get("format") == OUTPUT_FORMAT
+    return isinstance(data, dict) and data.get("format") == fmt
+
+
+def is_our_output(folder: Path) -> bool:
+    return has_marker(folder, MANIFEST_NAME, OUTPUT_FORMAT)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -40,21 +45,29 @@ def _pid_alive(pid: int) -> bool:
 
 
 class StagedOutput:
-    """`with StagedOutput(out) as staging:` write into `staging`; it becomes `out` on success."""
+    """`with StagedOutput(out) as staging:` write into `staging`; it becomes `out` on success.
 
-    def __init__(self, out: Path) -> None:
+    `marker`/`fmt` name the JSON file (and its `format`) by which an existing folder is recognised
+    as one this kind of build may replace; `what` names the kind in messages. The defaults are the
+    dataset output's; exports and previews pass their own.
+    """
+
+    def __init__(
+        self, out: Path, *, marker: str = MANIFEST_NAME, fmt: str = OUTPUT_FORMAT, what: str = "medblink-build output"
+    ) -> None:
         self.out = Path(os.path.abspath(out))
         self.staging = self.out.parent / f".{self.out.name}.staging-{os.getpid()}"
+        self.marker, self.fmt, self.what = marker, fmt, what
 
     def __enter__(self) -> Path:
         self._recover()
         if self.out.exists():
             if not self.out.is_dir():
                 raise OutputError(f"{self.out}: output path exists and is not a folder")
-            if any(self.out.iterdir()) and not is_our_output(self.out):
+            if any(self.out.iterdir()) and not has_marker(self.out, self.marker, self.fmt):
                 raise OutputError(
-                    f"{self.out}: refusing to replace a non-empty folder that is not a medblink-build output "
-                    f"(no {MANIFEST_NAME}); choose another --out"
+                    f"{self.out}: refusing to replace a non-empty folder that is not a {self.what} "
+                    f"(no {self.marker}); choose another folder"
                 )
         try:
             self.out.parent.mkdir(parents=True, exist_ok=True)
@@ -62,7 +75,8 @@ class StagedOutput:
                 shutil.rmtree(self.staging)
             self.staging.mkdir()
         except OSError as exc:
-            raise OutputError(f"{self.out.parent}: cannot create the output folder: {exc.strerror or exc}") from exc
+            problem = exc.strerror or exc
+            raise OutputError(f"{self.out.parent}: cannot create the {self.what} folder: {problem}") from exc
         return self.staging
 
     def _recover(self) -> None:
@@ -75,7 +89,7 @@ class StagedOutput:
             kind, _, pid = leftover.name.rpartition("-")
             if not pid.isdigit() or _pid_alive(int(pid)) or not leftover.is_dir():
                 continue
-            if kind.endswith(".old") and not self.out.exists() and is_our_output(leftover):
+            if kind.endswith(".old") and not self.out.exists() and has_marker(leftover, self.marker, self.fmt):
                 os.replace(leftover, self.out)
             elif kind.endswith((".old", ".staging")):
                 shutil.rmtree(leftover, ignore_errors=True)

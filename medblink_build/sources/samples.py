@@ -14,6 +14,11 @@ GENERATORS: dict[str, str] = {
     "xray": "medblink_build.sources.sample_xray:write_xray_sample",
     "ct-series": "medblink_build.sources.sample_ct:write_ct_series_sample",
     "ct-seg": "medblink_build.sources.sample_ct:write_ct_seg_sample",
+    "endoscopy": "medblink_build.sources.sample_endoscopy:write_endoscopy_sample",
+    "ultrasound": "medblink_build.sources.sample_ultrasound:write_ultrasound_sample",
+    "dental": "medblink_build.sources.sample_dental:write_dental_sample",
+    "age": "medblink_build.sources.sample_age:write_age_sample",
+    "histology": "medblink_build.sources.sample_histology:write_histology_sample",
 }
 
 
