@@ -71,7 +71,8 @@ def _build(job: Job, item: SourceItem) -> Example | Skipped | Failed:
     except ReaderError as exc:
         if job.strict:
             return Failed(item.key, str(exc))
-        return _gated(item, Skipped(item.key, "unreadable", str(exc)), [str(exc)])
+        detail = f"{_relative(item, exc.path)}: {exc.problem}"
+        return _gated(item, Skipped(item.key, "unreadable", detail), [detail])
     except MedblinkError as exc:
         return Failed(item.key, f"{item.key}: {exc}")
     except Exception as exc:  # a bug in a recipe or reader: fail loudly with where it happened
@@ -80,6 +81,15 @@ def _build(job: Job, item: SourceItem) -> Example | Skipped | Failed:
         example.inputs = list(ctx.inputs)
     example.source = item.source_id  # the source is the item's, whatever the recipe set
     return _gated(item, example, example_texts(example))
+
+
+def _relative(item: SourceItem, path: str) -> str:
+    """A path as the source knows it: relative to its root, so a manifest never records where a
+    user keeps their copy (and two machines write the same bytes)."""
+    try:
+        return Path(path).resolve().relative_to(item.root.resolve()).as_posix()
+    except ValueError:
+        return Path(path).name
 
 
 def _gated(item: SourceItem, result: Example | Skipped, texts: list[str]) -> Example | Skipped | Failed:

@@ -100,3 +100,15 @@ def test_labels_csv_path_escaping_the_root_is_rejected(messy_source: Path, tmp_p
     code, output = cli("recipe", "orientation", "--source", messy_source, "--out", tmp_path / "o")
     assert code != 0
     assert "labels.csv" in output and "escapes the source root" in output
+
+
+def test_manifest_never_records_where_the_source_lives(messy_source: Path, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "out"
+    code, output = cli("recipe", "orientation", "--source", messy_source, "--out", out, "--quiet")
+    assert code == 0, output
+    text = (out / "manifest.json").read_text() + (out / "README.md").read_text()
+    assert str(messy_source) not in text and str(tmp_path) not in text
+    details = [s["detail"] for s in json.loads((out / "manifest.json").read_text())["skipped"]["items"]]
+    assert "truncated.dcm: cannot decode pixel data" in " ".join(details) or any(
+        d.startswith("truncated.dcm:") for d in details
+    )
