@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import MedblinkError
+from .dicom_common import new_dataset, save, set_pixels
 
 DX_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.1.1"  # Digital X-Ray Image Storage - For Presentation
 
@@ -40,8 +41,7 @@ def write_radiograph(
     `window` is (center, width) in output units; `rescale` is (slope, intercept); `extra` sets any
     further keywords (e.g. PatientAge, BurnedInAnnotation) on the dataset.
     """
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import UID, generate_uid
+    from pydicom.uid import UID
 
     arr = np.asarray(pixels)
     if arr.ndim != 2 or arr.dtype.kind != "u":
@@ -49,19 +49,7 @@ def write_radiograph(
     arr = arr.astype(np.uint8 if bits_stored <= 8 else np.uint16)
     syntax = UID(transfer_syntax)
 
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = DX_SOP_CLASS
-    meta.MediaStorageSOPInstanceUID = generate_uid(entropy_srcs=[uid_seed, "sop"])
-    meta.TransferSyntaxUID = syntax
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = DX_SOP_CLASS
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID = generate_uid(entropy_srcs=[uid_seed, "study"])
-    ds.SeriesInstanceUID = generate_uid(entropy_srcs=[uid_seed, "series"])
-    ds.Modality = "DX"
-    ds.PatientName = "Anonymous^Phantom"
-    ds.PatientID = "PHANTOM"
+    ds = new_dataset(DX_SOP_CLASS, syntax, uid_seed, "DX")
     ds.PresentationIntentType = "FOR PRESENTATION"
     ds.ImageType = ["DERIVED", "SECONDARY"]
     if patient_orientation is not None:
@@ -86,14 +74,5 @@ def write_radiograph(
     for keyword, value in (extra or {}).items():
         setattr(ds, keyword, value)
 
-    if syntax.is_compressed:
-        ds.compress(syntax, arr, generate_instance_uid=False)  # keep the deterministic UID
-    else:
-        ds.PixelData = arr.tobytes()
-        if syntax.is_little_endian is False:
-            raise MedblinkError("big-endian output is not supported by write_radiograph")
-    ds.set_original_encoding(syntax.is_implicit_VR, syntax.is_little_endian)
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(out, enforce_file_format=True)
-    return out
+    set_pixels(ds, arr)
+    return save(ds, path)

@@ -21,6 +21,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..errors import MedblinkError
+from .dicom_common import new_dataset, set_pixels
 
 CT_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.2"  # CT Image Storage
 ENHANCED_CT_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.2.1"  # Enhanced CT Image Storage
@@ -138,29 +139,21 @@ def _set_pixels(ds: Any, syntax: Any, stored: np.ndarray) -> None:
     ds.BitsStored = 16
     ds.HighBit = 15
     ds.PixelRepresentation = 1
-    if syntax.is_compressed:
-        ds.compress(syntax, stored, generate_instance_uid=False)  # keep the deterministic UID
-    else:
-        ds.PixelData = np.ascontiguousarray(stored, dtype="<i2").tobytes()
-    ds.set_original_encoding(syntax.is_implicit_VR, syntax.is_little_endian)
+    set_pixels(ds, stored, "<i2")
 
 
-def _common_ct(ds: Any, uid_seed: str, sop_class: str) -> None:
+def _new_ct(sop_class: str, syntax: Any, uid_seed: str, instance: str) -> Any:
     from pydicom.uid import generate_uid
 
-    ds.SOPClassUID = sop_class
-    ds.StudyInstanceUID = generate_uid(entropy_srcs=[uid_seed, "study"])
-    ds.SeriesInstanceUID = generate_uid(entropy_srcs=[uid_seed, "series"])
+    ds = new_dataset(sop_class, syntax, uid_seed, "CT", instance)
     ds.FrameOfReferenceUID = generate_uid(entropy_srcs=[uid_seed, "frame-of-reference"])
-    ds.PatientName = "Anonymous^Phantom"
-    ds.PatientID = "PHANTOM"
     ds.PatientPosition = "HFS"
-    ds.Modality = "CT"
     ds.Manufacturer = "medblink-build"
     ds.StudyID = "1"
     ds.SeriesNumber = 1
     ds.KVP = _ds(120)
     ds.PositionReferenceIndicator = ""
+    return ds
 
 
 def write_ct_series(
@@ -197,8 +190,7 @@ def write_ct_series(
     Stored values are int16 with RescaleSlope 1 / RescaleIntercept -1024 (PixelRepresentation 1).
     Returns the written paths in position order (skipped slices left out).
     """
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import UID, generate_uid
+    from pydicom.uid import UID
 
     hu = np.asarray(hu)
     codes = _codes_for_iop(iop)
@@ -244,14 +236,7 @@ def write_ct_series(
         if k in skip:
             continue
         ipp = affine[:3, 3] + offsets[k] * normal + shear * offsets[k] * col_cos
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = CT_SOP_CLASS
-        meta.MediaStorageSOPInstanceUID = generate_uid(entropy_srcs=[uid_seed, "sop", str(k)])
-        meta.TransferSyntaxUID = syntax
-        ds = Dataset()
-        ds.file_meta = meta
-        _common_ct(ds, uid_seed, CT_SOP_CLASS)
-        ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+        ds = _new_ct(CT_SOP_CLASS, syntax, uid_seed, str(k))
         ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
         ds.SeriesDescription = series_description
         ds.InstanceNumber = int(instance_order[k]) + 1
@@ -297,7 +282,7 @@ def write_enhanced_ct(
     frames in a seeded random order (readers must sort by position); `rescale_per_frame` moves the
     rescale into each frame with a different intercept per frame (readers must apply it per frame).
     """
-    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence as DicomSequence
     from pydicom.uid import UID, generate_uid
 
@@ -320,14 +305,7 @@ def write_enhanced_ct(
     def pvt(intercept: float) -> DicomSequence:
         return DicomSequence([item(RescaleIntercept=_ds(intercept), RescaleSlope=_ds(1), RescaleType="HU")])
 
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = ENHANCED_CT_SOP_CLASS
-    meta.MediaStorageSOPInstanceUID = generate_uid(entropy_srcs=[uid_seed, "sop", "enhanced"])
-    meta.TransferSyntaxUID = syntax
-    ds = Dataset()
-    ds.file_meta = meta
-    _common_ct(ds, uid_seed, ENHANCED_CT_SOP_CLASS)
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds = _new_ct(ENHANCED_CT_SOP_CLASS, syntax, uid_seed, "enhanced")
     ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL", "NONE"]
     ds.InstanceNumber = 1
     ds.ContentQualification = "PRODUCT"

@@ -1,0 +1,288 @@
+"""Visual depth: which lettered marker on an endoscopic frame is closest to / farthest from the camera?
+
+Config `visual_depth_estimation`. An item is an RGB frame plus its per-pixel depth map (a companion
+file, e.g. C3VD `12_color.png` + `0012_depth.tiff`); the source says how stored depth values become
+millimetres with `depth_scale` (manifest [defaults] or labels.csv, read by `readers.depth_map`).
+
+Markers go only where the label is certain:
+- every depth pixel in the square around the marker disc (side 2r+1, r the marker radius in source
+  pixels) is valid; no two neighbouring pixels there differ by more than EDGE_JUMP of the nearer
+  depth (no depth edge or occlusion boundary under a marker: a smooth wall changes about 1 % per
+  pixel, an occluding edge 5-100 %); and the square's depth range (max - min) is at most SMOOTHNESS
+  of its minimum (a marker covers a narrow band of depth, even on a steep wall);
+- between any two markers the depths (median under each disc) differ by at least MIN_RELATIVE_GAP
+  of the nearer one, and every pixel under the farther marker is deeper than every pixel under the
+  nearer one;
+- centres are at least MIN_SEPARATION_RADII marker radii apart (discs never overlap) and clear of
+  the border. 2-4 markers (seeded); fewer are tried when that many do not fit; a frame where even two
+  do not fit is skipped with the reason. The label is the ordering of the measured depths.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+from scipy import ndimage
+
+from medblink_build.depth_markers import (
+    MARKER_COUNTS,
+    assign_letters,
+    choose_positions,
+    clear_border,
+    marker_question,
+    resample_nearest,
+    source_index,
+)
+from medblink_build.encode import png_bytes
+from medblink_build.errors import RecipeError, SkipItem
+from medblink_build.markers import Marker, draw_markers, marker_radius
+from medblink_build.model import Example, SourceItem
+from medblink_build.readers.depth_map import DepthMap, DepthScale, read_depth_map
+from medblink_build.recipe import ItemContext, Recipe, TaskInfo
+from medblink_build.transforms import Transform, apply, resize_to_fit
+
+TASK = "visual_depth_estimation"
+#: Output images are resized (Lanczos) so the longer side is at most this many pixels.
+MAX_SIDE = 1024
+#: Depths of two markers must differ by at least this fraction of the nearer depth.
+MIN_RELATIVE_GAP = 0.15
+#: Max - min depth in the square around a marker at most this fraction of its minimum depth.
+SMOOTHNESS = 0.25
+#: Neighbouring depth pixels differing by more than this fraction of the nearer one make a depth edge.
+EDGE_JUMP = 0.05
+#: Marker centres at least this many marker radii apart.
+MIN_SEPARATION_RADII = 3.0
+#: Tries of a full placement (each a seeded sequential draw) before fewer markers are tried.
+VERIFY_ATTEMPTS = 5
+
+QUESTIONS = {
+    "closest": "{n} lettered markers are drawn on this endoscopic image. Which marker lies on the surface "
+    "closest to the camera?",
+    "farthest": "{n} lettered markers are drawn on this endoscopic image. Which marker lies on the surface "
+    "farthest from the camera?",
+}
+
+
+def _depth_file(item: SourceItem) -> int:
+    companions = list(range(1, len(item.files)))
+    if not companions:
+        raise SkipItem("no_depth_map", "the frame has no depth-map companion file")
+    if len(companions) > 1:
+        named = [i for i in companions if "depth" in item.files[i].rsplit("/", 1)[-1].lower()]
+        if len(named) != 1:
+            raise SkipItem("ambiguous_depth_map", f"several companions: {[item.files[i] for i in companions]}")
+        return named[0]
+    return companions[0]
+
+
+def _scale(item: SourceItem) -> tuple[DepthScale, int | None]:
+    text = item.metadata.get("depth_scale", "")
+    if not text:
+        raise SkipItem(
+            "depth_scale_unknown", "no depth_scale for this source (manifest [defaults] or labels.csv column)"
+        )
+    try:
+        scale = DepthScale.parse(text)
+    except ValueError as exc:
+        raise RecipeError(f"source {item.source_id}: {exc}") from None
+    channel = item.metadata.get("depth_channel", "")
+    try:
+        return scale, int(channel) if channel else None
+    except ValueError:
+        raise RecipeError(f"source {item.source_id}: depth_channel {channel!r} is not an integer") from None
+
+
+def _edges(depth: DepthMap) -> np.ndarray:
+    """Pixels with a 4-neighbour whose depth differs by more than EDGE_JUMP of the nearer one."""
+    d = np.where(depth.valid, depth.depth_mm, np.inf)
+    edge = np.zeros(d.shape, bool)
+    with np.errstate(invalid="ignore"):
+        for a, b in ((d[:, 1:], d[:, :-1]), (d[1:], d[:-1])):
+            jump = np.abs(a - b) > EDGE_JUMP * np.minimum(a, b)  # invalid pixels are caught separately
+            if a.shape[0] == d.shape[0]:
+                edge[:, 1:] |= jump
+                edge[:, :-1] |= jump
+            else:
+                edge[1:] |= jump
+                edge[:-1] |= jump
+    return edge
+
+
+def _local_range(depth: DepthMap, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Min and max depth in the (2r+1) square around each pixel, and where that square is all valid
+    and free of depth edges."""
+    size = 2 * radius + 1
+    d = depth.depth_mm
+    lo = ndimage.minimum_filter(np.where(depth.valid, d, np.inf), size=size, mode="constant", cval=np.inf)
+    hi = ndimage.maximum_filter(np.where(depth.valid, d, -np.inf), size=size, mode="constant", cval=-np.inf)
+    bad = (~depth.valid | _edges(depth)).astype(np.uint8)
+    bad = ndimage.maximum_filter(bad, size=size, mode="constant", cval=1)
+    return lo, hi, bad == 0
+
+
+def _disc(depth: DepthMap, cx: int, cy: int, radius: int) -> tuple[float, float, float]:
+    """Median, min and max depth under the disc of `radius` around source pixel (cx, cy)."""
+    yy, xx = np.mgrid[-radius : radius + 1, -radius : radius + 1]
+    inside = xx * xx + yy * yy <= radius * radius
+    values = depth.depth_mm[cy + yy[inside], cx + xx[inside]]
+    return float(np.median(values)), float(values.min()), float(values.max())
+
+
+def _unambiguous(discs: list[tuple[float, float, float]]) -> bool:
+    ordered = sorted(discs)
+    for near, far in itertools.pairwise(ordered):
+        if far[0] - near[0] < MIN_RELATIVE_GAP * near[0] or far[1] <= near[2]:
+            return False
+    return True
+
+
+class VisualDepth(Recipe):
+    name = "visual-depth"
+    version = "1.0.0"
+    description = (
+        "Two to four lettered markers (seeded) are drawn on an endoscopic frame where its depth map is valid "
+        f"and smooth (no neighbouring depth pixels differing by more than {EDGE_JUMP:.0%} within the marker's "
+        f"square, so no depth edge under a marker, and a depth range there of at most {SMOOTHNESS:.0%} of its "
+        "minimum), at least "
+        f"{MIN_SEPARATION_RADII:g} marker radii apart, with depths (median under each marker, in mm from the "
+        f"source's documented depth scale) differing by at least {MIN_RELATIVE_GAP:.0%} of the nearer one and "
+        "non-overlapping depth ranges. The question asks for the closest or the farthest marker (seeded); "
+        "the answer is read from the depth map. The answer letter is drawn uniformly among the markers. "
+        f"Images are resized to at most {MAX_SIDE} px on the longer side. Frames without such a placement, "
+        "with a depth map of another size, or with no valid depth are skipped with the reason."
+    )
+    tasks = (
+        TaskInfo(
+            TASK,
+            "endoscopy",
+            "colon",
+            "Relative depth of lettered markers on an endoscopic frame, from its ground-truth depth map.",
+            QUESTIONS["closest"].format(n="<n>") + " / ... farthest from the camera?",
+        ),
+    )
+    sample_sources = ("medblink-sample-endoscopy",)
+
+    def build(self, item: SourceItem, ctx: ItemContext) -> Example:
+        depth_index = _depth_file(item)
+        scale, channel = _scale(item)
+        frame = ctx.read_image(0)
+        path, data = ctx.read_bytes(depth_index)
+        depth = read_depth_map(path, data, scale=scale, channel=channel)
+        h, w = frame.pixels.shape[:2]
+        if depth.shape != (h, w):
+            raise SkipItem(
+                "depth_size_mismatch",
+                f"{item.files[depth_index]} is {depth.shape[1]}x{depth.shape[0]}, the frame {w}x{h}",
+            )
+        if not depth.valid.any():
+            raise SkipItem("no_valid_depth", f"all {h * w} pixels of {item.files[depth_index]} are invalid")
+
+        rng = ctx.rng(TASK)
+        wanted = int(MARKER_COUNTS[int(rng.integers(len(MARKER_COUNTS)))])
+        ask = "closest" if rng.integers(2) == 0 else "farthest"
+
+        transforms: list[Transform] = []
+        resize = resize_to_fit((h, w), MAX_SIDE)
+        if resize is not None:
+            transforms.append(resize)
+        out_w, out_h = resize.params["size"] if resize is not None else (w, h)
+        radius = marker_radius((out_h, out_w))
+        src_radius = math.ceil((radius + 1) * max(w / out_w, h / out_h))
+        lo, hi, all_valid = _local_range(depth, src_radius)
+        smooth = all_valid & (hi - lo <= SMOOTHNESS * lo)
+        rows, cols = source_index(out_h, h), source_index(out_w, w)
+        allowed = clear_border(resample_nearest(smooth, (out_h, out_w)), radius)
+        centre = resample_nearest(np.where(depth.valid, depth.depth_mm, 0.0), (out_h, out_w))
+        lo_o, hi_o = resample_nearest(lo, (out_h, out_w)), resample_nearest(hi, (out_h, out_w))
+        if allowed.sum() < 2:
+            raise SkipItem(
+                "no_smooth_valid_area",
+                f"{depth.valid.mean():.0%} of the depth is valid, but no {2 * src_radius + 1}-px square is "
+                f"all valid, edge-free, with a depth range under {SMOOTHNESS:.0%}",
+            )
+
+        def compatible(y: int, x: int, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+            da, db = centre[y, x], centre[ys, xs]
+            a_near = da <= db
+            near, far = np.where(a_near, da, db), np.where(a_near, db, da)
+            near_hi = np.where(a_near, hi_o[y, x], hi_o[ys, xs])
+            far_lo = np.where(a_near, lo_o[ys, xs], lo_o[y, x])
+            return (far - near >= MIN_RELATIVE_GAP * near) & (far_lo > near_hi)
+
+        found = None
+        for count in range(wanted, 1, -1):
+            for _ in range(VERIFY_ATTEMPTS):
+                points = choose_positions(rng, allowed, count, MIN_SEPARATION_RADII * radius, compatible)
+                if points is None:
+                    break
+                centres = [(int(cols[int(x)]), int(rows[int(y)])) for x, y in points]
+                discs = [_disc(depth, cx, cy, src_radius) for cx, cy in centres]
+                if _unambiguous(discs):
+                    found = points, centres, discs
+                    break
+            if found:
+                break
+        if found is None:
+            raise SkipItem(
+                "no_unambiguous_markers",
+                f"no 2..{wanted} markers on smooth valid depth with a {MIN_RELATIVE_GAP:.0%} depth gap "
+                f"({int(allowed.sum())} candidate pixels)",
+            )
+        points, centres, discs = found
+        letters, correct = assign_letters(rng, [d[0] for d in discs], nearest=ask == "closest")
+        order = sorted(range(len(letters)), key=lambda i: letters[i])
+        markers = [Marker(float(points[i][0]), float(points[i][1]), letters[i]) for i in order]
+        transforms.append(draw_markers(markers, radius))
+        pixels = frame.pixels
+        for t in transforms:
+            pixels = apply(t, pixels)
+
+        answer = letters[
+            int(np.argmin([d[0] for d in discs]) if ask == "closest" else np.argmax([d[0] for d in discs]))
+        ]
+        label_markers = [
+            {
+                "letter": letters[i],
+                "x": int(points[i][0]),
+                "y": int(points[i][1]),
+                "source_x": centres[i][0],
+                "source_y": centres[i][1],
+                "depth_mm": round(discs[i][0], 4),
+                "depth_min_mm": round(discs[i][1], 4),
+                "depth_max_mm": round(discs[i][2], 4),
+            }
+            for i in order
+        ]
+        near_to_far = [letters[i] for i in sorted(range(len(discs)), key=lambda i: discs[i][0])]
+        return Example(
+            task=TASK,
+            key=item.key,
+            images=[png_bytes(pixels)],
+            question=marker_question(QUESTIONS[ask].format(n=len(markers)), len(markers), correct),
+            label={
+                "ask": ask,
+                "answer_marker": answer,
+                "markers": label_markers,
+                "near_to_far": near_to_far,
+                "marker_radius_px": radius,
+                "source_disc_radius_px": src_radius,
+                "depth_map": item.files[depth_index],
+                "depth_units": "mm",
+                "depth_scale": scale.describe(),
+                "min_relative_gap": MIN_RELATIVE_GAP,
+                "smoothness": SMOOTHNESS,
+                "edge_jump": EDGE_JUMP,
+            },
+            inputs=list(ctx.inputs),
+            transforms=[t.to_json() for t in transforms],
+            derivation=(
+                f"Depth under each marker = median of the depth map ({scale.describe()}) over the marker disc "
+                f"of radius {src_radius} source px; order near to far {''.join(near_to_far)}; asked for the "
+                f"{ask} marker, so the answer is {answer}."
+            ),
+            details={"frame_decode": frame.decode, "depth_decode": depth.decode},
+            modality="endoscopy",
+            anatomy=item.metadata.get("anatomy", ""),
+        )
