@@ -471,5 +471,43 @@ def preview_command(out: Path, dest: Path | None) -> None:
     click.echo(f"wrote {index}")
 
 
+@main.command("publish")
+@click.argument("out", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--repo-id", required=True, metavar="ORG/NAME", help="The Hub dataset repository (created if missing).")
+@click.option("--private", is_flag=True, help="Create the repository private (an existing one keeps its visibility).")
+@click.option(
+    "--i-hold-the-rights",
+    is_flag=True,
+    help="Publish configs whose sources are non-commercial or not redistributable: you state you hold the rights.",
+)
+@click.option(
+    "--token-env",
+    metavar="NAME",
+    default=None,
+    help="Environment variable holding the Hub token [default: huggingface_hub's own lookup: HF_TOKEN, "
+    "then the saved login].",
+)
+def publish_command(out: Path, repo_id: str, private: bool, i_hold_the_rights: bool, token_env: str | None) -> None:
+    """Upload release OUT as it stands to a Hugging Face dataset repository (re-run to resume)."""
+    import os
+
+    from .release.publish import publish
+
+    token = None
+    if token_env is not None:
+        token = os.environ.get(token_env)
+        if not token:
+            raise click.BadParameter(f"environment variable {token_env} is not set or empty", param_hint="--token-env")
+    try:
+        result = publish(out, repo_id, token=token, private=private, i_hold_the_rights=i_hold_the_rights)
+    except MedblinkError as exc:
+        raise _fail(exc) from exc
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}")
+    for config, label in result.rights_asserted.items():
+        click.echo(f"published {config} ({label}): you stated you hold the rights")
+    click.echo(f"published {out} to {result.repo_url} ({len(result.files)} files, commit {result.commit_oid[:12]})")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

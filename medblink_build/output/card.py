@@ -36,6 +36,24 @@ def hub_license(licenses: Sequence[str]) -> str:
     return "other"
 
 
+def license_restrictions(info: Mapping[str, Any]) -> list[str]:
+    """The restrictions of a config's license (`config_license` values), in the card's words."""
+    out = []
+    if info.get("non_commercial"):
+        out.append("non-commercial")
+    if info.get("redistributable") is False:
+        out.append("not redistributable")
+    elif info.get("redistributable") is None:
+        out.append("redistribution terms not stated")
+    return out
+
+
+def license_label(info: Mapping[str, Any]) -> str:
+    """E.g. 'CC-BY-NC-SA-4.0 (non-commercial; redistribution terms not stated)'."""
+    limits = license_restrictions(info)
+    return str(info["license"]) + (f" ({'; '.join(limits)})" if limits else "")
+
+
 def _size_category(n: int) -> str:
     return "n<1K" if n < 1000 else "1K<n<10K" if n < 10_000 else "10K<n<100K" if n < 100_000 else "100K<n<1M"
 
@@ -52,7 +70,10 @@ def render_card(
     tool_version: str,
     sample: bool,
     skipped: Mapping[str, int],
+    licenses: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> str:
+    """`licenses`: per config, the `config_license` values (license, non_commercial, redistributable)."""
+    licenses = licenses or {}
     written = [t for t in tasks if counts.get(t.task_id, 0) > 0]
     header: dict[str, Any] = {
         "pretty_name": "MedBLINK (medblink-build sample build)" if sample else "MedBLINK (medblink-build)",
@@ -82,12 +103,25 @@ def render_card(
         "",
         "## Configs",
         "",
-        "| config | modality | anatomy | rows | answer letters | question |",
-        "|---|---|---|---|---|---|",
+        "| config | modality | anatomy | rows | answer letters | license | question |",
+        "|---|---|---|---|---|---|---|",
     ]
     for t in written:
         dist = ", ".join(f"{k}: {v}" for k, v in sorted(letters.get(t.task_id, {}).items()))
-        lines.append(f"| `{t.task_id}` | {t.modality} | {t.anatomy} | {counts[t.task_id]} | {dist} | {t.question} |")
+        lic = licenses.get(t.task_id)
+        terms = "-" if lic is None else license_label(lic)
+        lines.append(
+            f"| `{t.task_id}` | {t.modality} | {t.anatomy} | {counts[t.task_id]} | {dist} | {terms} | {t.question} |"
+        )
+    restricted = [t.task_id for t in written if t.task_id in licenses and license_restrictions(licenses[t.task_id])]
+    if restricted:
+        lines += [
+            "",
+            "> **License restrictions.** "
+            + "; ".join(f"`{c}`: {license_label(licenses[c])}" for c in restricted)
+            + ". Each config's license is derived from its sources; check their terms before any use or",
+            "> redistribution.",
+        ]
     lines += ["", "## How the labels were derived", ""]
     for name, text in sorted(recipe_descriptions.items()):
         lines += [f"**{name}** (recipe version {recipes[name]}): {text.strip()}", ""]

@@ -170,10 +170,17 @@ class DatasetWriter:
             tool_version=__version__,
             sample=self.sample,
             skipped=self.skip_counts(),
+            licenses={
+                task: {k: info[k] for k in ("license", "non_commercial", "redistributable")}
+                for task, info in configs.items()
+            },
         )
         (self.root / "README.md").write_text(card, encoding="utf-8")
         (self.root / MANIFEST_NAME).write_text(
             json.dumps(json.loads(canonical_json(manifest)), indent=1, sort_keys=True, ensure_ascii=False) + "\n",
             encoding="utf-8",
         )
+        from ..release.croissant import write_croissant  # derived from manifest.json, so not listed in it
+
+        write_croissant(self.root)
         return manifest
