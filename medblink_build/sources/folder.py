@@ -161,7 +161,6 @@ class FolderSource:
                     key = folder if len(series) == 1 else f"{folder}#series-{stable_hash(uid, length=10)}"
                     yield key, files
 
-
     def _companions(self, rel: str) -> list[str]:
         """Files belonging with `rel` by the manifest's companion patterns.
 

@@ -92,8 +92,13 @@ def write_ct_seg_sample(dest: Path, subjects: int = 6) -> Path:
             mask = (phantom.labels == organ_id).astype(np.uint8)
             if s == 3 and name == "liver":  # a mask on another grid: must be skipped, not used
                 mask = mask[:, :-4, :]
-            write_nifti(folder / "segmentations" / f"{name}.nii.gz", mask, phantom.spacing, phantom.origin,
-                        flip_axes=(0, 2) if flip else ())
+            write_nifti(
+                folder / "segmentations" / f"{name}.nii.gz",
+                mask,
+                phantom.spacing,
+                phantom.origin,
+                flip_axes=(0, 2) if flip else (),
+            )
         meta.append(f"s{s:04d};{40 + s};{'mf'[s % 2]}")
     (dest / "meta.csv").write_text("\n".join(meta) + "\n", encoding="utf-8")
     return dest
