@@ -7,11 +7,12 @@ data with `tomllib`, never executed. Fields that SOURCES.md marks unverified are
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .errors import SourceError
@@ -78,6 +79,14 @@ class Manifest:
         }
 
 
+def _inside_root(path: str, origin: str, field_name: str) -> str:
+    """A manifest path must name something inside the source root: no absolute path, no '..'."""
+    posix = PurePosixPath(path.replace("\\", "/"))
+    if not path.strip() or posix.is_absolute() or ".." in posix.parts or re.match(r"^[A-Za-z]:", path):
+        raise SourceError(f"{origin}: {field_name} {path!r} is empty or escapes the source root")
+    return str(posix)
+
+
 ITEM_KINDS = ("file", "series", "folder")
 #: How a metadata table's key column matches an item: its relative path, file name, file stem, or
 #: (for folder items) the item's folder relative to the root.
@@ -127,7 +136,7 @@ def parse_manifest(text: str, origin: str) -> Manifest:
         try:
             tables.append(
                 MetadataTable(
-                    path=str(table["path"]),
+                    path=_inside_root(str(table["path"]), origin, f"metadata_table[{i}].path"),
                     key=str(table["key"]),
                     match=str(table.get("match", "relpath")),
                     delimiter=str(table.get("delimiter", ",")),
@@ -142,7 +151,7 @@ def parse_manifest(text: str, origin: str) -> Manifest:
     for entry in data.get("files", []):
         if "path" not in entry or "sha256" not in entry:
             raise SourceError(f"{origin}: each [[files]] entry needs path and sha256")
-        files[str(entry["path"])] = str(entry["sha256"])
+        files[_inside_root(str(entry["path"]), origin, "[[files]] path")] = str(entry["sha256"])
     return Manifest(
         id=data["id"],
         name=data["name"],

@@ -158,3 +158,23 @@ def test_mutated_files_raise_only_reader_errors(kind: str, ops: list, seed_files
         assert "\n" not in str(exc) and f"fuzzed{suffix}" in str(exc)
         return
     assert image.pixels.dtype == np.uint8 and image.pixels.ndim in (2, 3)
+
+
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        '[[metadata_table]]\npath = "../../etc/passwd"\nkey = "path"\n',
+        '[[files]]\npath = "/etc/passwd"\nsha256 = "00"\n',
+        '[[files]]\npath = "a/../../b"\nsha256 = "00"\n',
+    ],
+)
+def test_manifest_paths_escaping_the_source_root_are_rejected(snippet: str) -> None:
+    from medblink_build.errors import SourceError
+    from medblink_build.manifests import parse_manifest
+
+    text = (
+        'id = "x"\nname = "x"\nlicense = "CC0-1.0"\naccess = "open"\nhomepage = "h"\ncitation = "c"\n'
+        'how_to_obtain = "t"\nmodality = "X-ray"\nanatomy = "chest"\n' + snippet
+    )
+    with pytest.raises(SourceError, match="escapes the source root"):
+        parse_manifest(text, "evil.toml")
