@@ -110,3 +110,13 @@ def test_config_license_and_task_metadata_come_from_sources_and_recipes(release:
     assert info["license"] == "CC0-1.0" and info["non_commercial"] is False and info["redistributable"] is True
     assert info["recipe"] == "enhancement" and info["modality"] == "CT"
     assert sum(info["answer_texts"].values()) == info["rows"]
+
+
+def test_card_lists_the_release_counts_and_missing_tasks(tmp_path: Path) -> None:
+    root = tmp_path / "sources"
+    root.mkdir()
+    code, output = run_cli("build", "--sources-root", root, "--out", tmp_path / "out", "--quiet")
+    assert code == 0, output
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "## Release" in card and "MedBLINK 1.0.0" in card
+    assert "| `imaging_orientation_cxr` | 0 (missing: sources not found:" in card and "| 200 |" in card

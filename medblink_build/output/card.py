@@ -71,8 +71,10 @@ def render_card(
     sample: bool,
     skipped: Mapping[str, int],
     licenses: Mapping[str, Mapping[str, Any]] | None = None,
+    release: Mapping[str, Any] | None = None,
 ) -> str:
-    """`licenses`: per config, the `config_license` values (license, non_commercial, redistributable)."""
+    """`licenses`: per config, the `config_license` values (license, non_commercial, redistributable);
+    `release`: the release record of a `build` (version, expected counts, missing tasks)."""
     licenses = licenses or {}
     written = [t for t in tasks if counts.get(t.task_id, 0) > 0]
     header: dict[str, Any] = {
@@ -141,6 +143,20 @@ def render_card(
             lines.append(f"- Unverified facts: {'; '.join(s.unverified)}")
         if s.citation:
             lines += ["", "```bibtex", s.citation, "```"]
+        lines.append("")
+    if release:
+        lines += [
+            "## Release",
+            "",
+            f"- {release.get('name')} {release.get('version')}; item selection: {release.get('selection')}",
+            "",
+            "| task | rows | published |",
+            "|---|---|---|",
+        ]
+        missing = release.get("missing_tasks") or {}
+        for task, expected in sorted((release.get("expected_counts") or {}).items()):
+            note = f" (missing: {missing[task]})" if task in missing else ""
+            lines.append(f"| `{task}` | {counts.get(task, 0)}{note} | {expected} |")
         lines.append("")
     example_config = written[0].task_id if written else "CONFIG"
     lines += [

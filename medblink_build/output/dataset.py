@@ -174,6 +174,7 @@ class DatasetWriter:
                 task: {k: info[k] for k in ("license", "non_commercial", "redistributable")}
                 for task, info in configs.items()
             },
+            release=self.release,
         )
         (self.root / "README.md").write_text(card, encoding="utf-8")
         (self.root / MANIFEST_NAME).write_text(
