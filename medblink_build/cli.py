@@ -91,6 +91,13 @@ def list_recipes(recipes_dirs: tuple[Path, ...]) -> None:
 @click.option("--strict", is_flag=True, help="Fail on the first unreadable file instead of skipping it.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary (for scripts).")
 @click.option("--no-resume", is_flag=True, help="Rebuild every item instead of reusing results of an interrupted run.")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A recipe parameter (repeatable), e.g. --param mpp=0.5 for slides that state no resolution.",
+)
 @_RECIPES_DIR
 def recipe_command(
     name: str,
@@ -104,6 +111,7 @@ def recipe_command(
     strict: bool,
     quiet: bool,
     no_resume: bool,
+    params: tuple[str, ...],
     recipes_dirs: tuple[Path, ...],
 ) -> None:
     """Run recipe NAME over local sources (or its built-in sample) into an output folder.
@@ -126,6 +134,7 @@ def recipe_command(
             scheduler=scheduler,
             strict=strict,
             resume=not no_resume,
+            params=_parse_params(params),
         )
         summary = run_recipe(ref, bound, out, options, progress=None if quiet else _progress_bar)
     except BuildFailed as exc:
@@ -259,6 +268,16 @@ def explain_command(out: Path, row_id: str) -> None:
         click.echo(explain(out, row_id))
     except MedblinkError as exc:
         raise _fail(exc) from exc
+
+
+def _parse_params(values: tuple[str, ...]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for value in values:
+        key, sep, text = value.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{value!r} is not KEY=VALUE", param_hint="--param")
+        params[key.strip()] = text.strip()
+    return params
 
 
 def _progress_bar(total: int | None) -> Any:

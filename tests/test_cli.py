@@ -34,3 +34,20 @@ def test_sources_lists_and_shows_manifests(cli) -> None:  # type: ignore[no-unty
     assert code == 0 and "CC0-1.0" in output
     code, output = cli("sources", "show", "nope")
     assert code != 0 and "unknown source 'nope'" in output
+
+
+def test_recipe_params_reach_the_recipe(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from tests.conftest import run_cli
+
+    code, output = run_cli("recipe", "histology-structure", "--out", tmp_path / "a", "--quiet")
+    assert code == 0, output
+    skipped = json.loads((tmp_path / "a" / "manifest.json").read_text())["skipped"]["by_reason"]
+    assert skipped.get("no_mpp") == 1  # the sample slide that states no resolution
+    code, output = run_cli("recipe", "histology-structure", "--out", tmp_path / "b", "--quiet", "--param", "mpp=0.5")
+    assert code == 0, output
+    skipped = json.loads((tmp_path / "b" / "manifest.json").read_text())["skipped"]["by_reason"]
+    assert "no_mpp" not in skipped
+    code, output = run_cli("recipe", "orientation", "--param", "novalue")
+    assert code != 0 and "is not KEY=VALUE" in output
