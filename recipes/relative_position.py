@@ -2,7 +2,11 @@
 
 Config `relative_position`. Inputs: a CT volume and either one binary mask per structure (the
 TotalSegmentator layout: `<subject>/ct.nii.gz` + `<subject>/segmentations/<class>.nii.gz`) or one
-label map whose values the source manifest names in `[label_map]` (AMOS, BTCV).
+label map whose values the source manifest names in `[label_map]` (AMOS, BTCV), or a DICOM SEG
+(HCC-TACE-Seg): if any file of the item is a DICOM SEG, the first one gives the structures (segment
+labels normalised and mapped by SEG_LABELS) and the CT is the DICOM series among the item's other
+files that the SEG references (ReferencedSeriesSequence), read with the SEG frames mapped onto it;
+an item without that series is skipped (`seg_reference_missing`).
 Every reader returns volumes in LPS, so an axial slice is shown in the radiological convention
 (anterior at the top, the patient's left on the image right) before the seeded view transform.
 
@@ -18,6 +22,7 @@ skipped (`mask_mismatch`).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -27,6 +32,9 @@ from medblink_build.errors import SkipItem
 from medblink_build.masks import SliceRegion, gap_mm, measure
 from medblink_build.model import Example, SourceItem
 from medblink_build.questions import Question
+from medblink_build.readers import read_volume
+from medblink_build.readers.dicom_seg import is_dicom_seg, read_dicom_seg, referenced_series_files
+from medblink_build.readers.volume_dicom import group_series
 from medblink_build.recipe import ItemContext, Recipe, TaskInfo
 from medblink_build.transforms import Transform, apply, dihedral, dihedral_map_points
 from medblink_build.volume import Volume
@@ -56,7 +64,12 @@ STRUCTURES: dict[str, str] = {
     "heart": "heart",
     "lung_upper_lobe_left": "left upper lung lobe",
     "lung_upper_lobe_right": "right upper lung lobe",
+    "portal_vein": "portal vein",
+    "liver_mass": "liver tumour",
 }
+
+#: DICOM SEG segment labels (normalised: lower case, spaces -> "_") that differ from STRUCTURES keys.
+SEG_LABELS: dict[str, str] = {"mass": "liver_mass", "tumor": "liver_mass", "tumour": "liver_mass"}
 
 CHOICES = {
     "x": ("To the left of it in the image", "To the right of it in the image"),
@@ -86,9 +99,21 @@ def _same_grid(ct: Volume, mask: Volume) -> str | None:
     return None
 
 
+def _seg_reference_ct(item: SourceItem, ctx: ItemContext, segs: list[int]) -> tuple[Volume, list[Path]]:
+    """The CT series the item's first DICOM SEG references, among its other (non-SEG) files."""
+    others = {item.path(i): i for i in range(len(item.files)) if i not in segs}
+    groups, _problems = group_series(list(others))
+    files = referenced_series_files(item.path(segs[0]), groups)
+    if files is None:
+        raise SkipItem("seg_reference_missing", f"{item.files[segs[0]]}: its CT series is not among the item's files")
+    for path in files:
+        ctx.record(others[path])
+    return read_volume(files), files
+
+
 class RelativePosition(Recipe):
     name = "relative-position"
-    version = "1.0.0"
+    version = "1.1.0"  # 1.1.0: DICOM SEG masks, label maps, portal vein and liver tumour structures
     description = (
         "An axial CT slice (soft-tissue window W400/L40, radiological convention) is chosen where two "
         f"segmented structures are each one connected component of at least {MIN_AREA_MM2:g} mm^2 and "
@@ -108,12 +133,21 @@ class RelativePosition(Recipe):
     sample_sources = ("medblink-sample-ct-seg",)
 
     def build(self, item: SourceItem, ctx: ItemContext) -> Example:
-        ct = ctx.read_volume(0)
+        segs = [i for i in range(len(item.files)) if is_dicom_seg(item.path(i))]
+        ct, ct_files = _seg_reference_ct(item, ctx, segs) if segs else (ctx.read_volume(0), [])
         regions: dict[str, list[SliceRegion | None]] = {}
         sources: dict[str, str] = {}
         label_map = {int(k): v for k, v in json.loads(item.metadata.get("label_map", "{}")).items()}
         spacing = (ct.spacing[1], ct.spacing[2])
-        for index in range(1, len(item.files)):
+        if segs:  # one DICOM SEG: its segments, mapped frame by frame onto the CT grid
+            ctx.record(segs[0])
+            masks = read_dicom_seg(item.path(segs[0]), ct, reference_files=ct_files)
+            for label, mask in masks.items():
+                name = SEG_LABELS.get(label, label)
+                if name in STRUCTURES and name not in regions:
+                    regions[name] = [measure(mask[k] > 0, spacing) for k in range(ct.shape[0])]
+                    sources[name] = f"{item.files[segs[0]]}#segment={masks.numbers[label]}"
+        for index in range(1, len(item.files) if not segs else 1):
             # One binary mask per structure (named by its file), or one label map (named by the manifest).
             structures = {1: _mask_name(item.files[index])} if not label_map else label_map
             if not any(name in STRUCTURES for name in structures.values()):
