@@ -60,15 +60,25 @@ class ItemContext:
 
     def read_volume(self, index: int | None = None) -> Volume:
         """Read input `index` as a volume file, or (no index) all the item's files as one volume,
-        e.g. the slices of a DICOM series. Every file's digest is recorded."""
-        from .readers import read_volume
+        e.g. the slices of a DICOM series. Every file's digest is recorded.
+
+        DICOM files are read once: hashed and parsed from the same bytes. NIfTI/NRRD/MHA files are
+        hashed, then read again by nibabel/SimpleITK, which take paths.
+        """
+        from .readers import VOLUME_SUFFIXES, read_volume
 
         indices = range(len(self.item.files)) if index is None else [index]
-        paths = []
+        paths: list[Path] = []
+        data: dict[Path, bytes] = {}
         for i in indices:
-            self.record(i)
-            paths.append(self.item.path(i))
-        return read_volume(paths)
+            if self.item.files[i].lower().endswith(VOLUME_SUFFIXES):
+                self.record(i)
+                paths.append(self.item.path(i))
+            else:
+                path, raw = self.read_bytes(i)
+                paths.append(path)
+                data[path] = raw
+        return read_volume(paths, data or None)
 
     def record(self, index: int) -> None:
         """Record the digest of input `index` without keeping its bytes (for readers that take paths)."""

@@ -63,8 +63,11 @@ def read_image(path: str | Path, data: bytes | None = None, *, frame: int | None
 VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 
 
-def read_volume(paths: list[Path]) -> Volume:
-    """Read one 3-D volume in LPS: a NIfTI / NRRD / MHA file, or DICOM files of one series."""
+def read_volume(paths: list[Path], data: dict[Path, bytes] | None = None) -> Volume:
+    """Read one 3-D volume in LPS: a NIfTI / NRRD / MHA file, or DICOM files of one series.
+
+    `data` (DICOM series only) holds the files' bytes when the caller has read them already.
+    """
     from .volume_dicom import read_dicom_series
     from .volume_itk import read_itk
     from .volume_nifti import read_nifti
@@ -78,7 +81,7 @@ def read_volume(paths: list[Path]) -> Volume:
         return read_itk(paths[0])
     if any(n.endswith(VOLUME_SUFFIXES) for n in names):
         raise ReaderError(paths[0], "several volume files given where one volume was expected")
-    return read_dicom_series(list(paths))
+    return read_dicom_series(list(paths), data)
 
 
 __all__ = ["IMAGE_SUFFIXES", "read_dicom_image", "read_image", "read_raster_image", "sniff_format"]

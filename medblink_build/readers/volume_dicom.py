@@ -25,7 +25,7 @@ it is present but empty, so callers can tell "not recorded" from "recorded as no
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -448,17 +448,23 @@ def _stack(slices: list[_Slice], datasets: dict[Path, Any] | None, integral: boo
 # --------------------------------------------------------------------------- public reader
 
 
-def read_dicom_series(paths: Iterable[str | Path] | str | Path) -> Volume:
+def read_dicom_series(
+    paths: Iterable[str | Path] | str | Path, data: Mapping[Path, bytes] | None = None
+) -> Volume:
     """Read ONE series (files of one SeriesInstanceUID, or one enhanced multi-frame file) into a `Volume`.
 
     A directory stands for every file below it. Use `group_series` first for folders that may hold
-    several series; mixed series here raise ReaderError.
+    several series; mixed series here raise ReaderError. `data` may hold the files' bytes, already
+    read (and hashed) by the caller: each file is then parsed once, from memory.
     """
     files = _expand(paths)
     if not files:
         raise ReaderError(str(paths), "no files given for a DICOM series")
     label = _series_label(files)
-    headers = [(p, read_dicom_header(p, pixels=False)) for p in files]
+    if data is not None:
+        headers = [(p, read_dicom_header(p, data[p], pixels=True)) for p in files]
+    else:
+        headers = [(p, read_dicom_header(p, pixels=False)) for p in files]
 
     first_uid = str(headers[0][1].get("SeriesInstanceUID") or "")
     uids = {str(ds.get("SeriesInstanceUID") or "") for _, ds in headers}
@@ -476,7 +482,7 @@ def read_dicom_series(paths: Iterable[str | Path] | str | Path) -> Volume:
         if len(files) > 1:
             raise ReaderError(multi[0], f"multi-frame file among {len(files)} files: read a multi-frame image alone")
         path = files[0]
-        full = read_dicom_header(path, pixels=True)  # one file: read once, decode frames from it
+        full = headers[0][1] if data is not None else read_dicom_header(path, pixels=True)
         check_voxel_count(path, (int(full.get("NumberOfFrames") or 1), *_dims(full, path)))
         slices = _multi_frame_slices(path, full)
         datasets = {path: full}
@@ -485,6 +491,8 @@ def read_dicom_series(paths: Iterable[str | Path] | str | Path) -> Volume:
         slices = [_single_frame_slice(p, ds) for p, ds in headers]
         check_voxel_count(label, (len(slices), slices[0].rows, slices[0].cols))
         ref = None
+        if data is not None:
+            datasets = dict(headers)  # pixels came with the headers: decode from them
 
     row, col, normal = _check_planes(slices)
     for s in slices:
