@@ -12,6 +12,7 @@ from ..errors import ReaderError
 from ..model import DisplayImage
 from ..volume import Volume
 from .dicom_image import read_dicom_image
+from .files import input_bytes
 from .raster import RASTER_SUFFIXES, read_raster_image
 
 DICOM_SUFFIXES = frozenset({".dcm", ".dicom", ".dic", ".ima"})
@@ -45,13 +46,7 @@ def sniff_format(head: bytes, suffix: str = "") -> str | None:
 def read_image(path: str | Path, data: bytes | None = None, *, frame: int | None = None) -> DisplayImage:
     """Read any supported 2-D image. `data` may hold the file's bytes if they were already read."""
     path = Path(path)
-    if data is None:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ReaderError(path, f"cannot read file: {exc.strerror or exc}") from exc
-    if not data:
-        raise ReaderError(path, "file is empty (0 bytes)")
+    data = input_bytes(path, data)
     kind = sniff_format(data[:512], path.suffix)
     if kind == "dicom":
         return read_dicom_image(path, data, frame=frame)

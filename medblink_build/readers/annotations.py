@@ -43,6 +43,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import ReaderError
+from .files import input_bytes
 from .limits import MAX_IMAGE_PIXELS
 from .tissue import sample_grid
 
@@ -362,11 +363,7 @@ def read_geojson(
     """Parse a QuPath-style GeoJSON export; with `slide_size` (w, h) every vertex must lie on the
     slide (within BOUNDS_TOLERANCE pixels)."""
     path = Path(path)
-    if data is None:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ReaderError(path, f"cannot read file: {exc.strerror or exc}") from exc
+    data = input_bytes(path, data, "annotation file")
     try:
         doc = json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ReaderError
+from .files import input_bytes
 from .limits import MAX_IMAGE_PIXELS
 
 DEPTH_SUFFIXES = frozenset({".png", ".tif", ".tiff", ".npy"})
@@ -149,13 +150,7 @@ def read_depth_map(
     """Read a depth map as millimetres. `channel` picks one channel of a multi-channel map
     (e.g. 2 for the z of an xyz point map); a multi-channel map without it is an error."""
     path = Path(path)
-    if data is None:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ReaderError(path, f"cannot read file: {exc.strerror or exc}") from exc
-    if not data:
-        raise ReaderError(path, "depth map file is empty (0 bytes)")
+    data = input_bytes(path, data, "depth map file")
     stored, fmt = _stored(path, data)
     if stored.ndim == 3 and channel is not None:
         if not 0 <= channel < stored.shape[2]:

@@ -29,6 +29,7 @@ from ..errors import ReaderError
 from ..model import DisplayImage
 from . import read_image, sniff_format
 from .dicom_image import read_dicom_header
+from .files import input_bytes
 
 #: RegionSpatialFormat 1: a 2-D image region (B-mode or colour flow).
 SPATIAL_2D = 1
@@ -209,13 +210,7 @@ def choose_region(regions: list[UltrasoundRegion], shape: tuple[int, ...]) -> tu
 def read_ultrasound(path: str | Path, data: bytes | None = None) -> UltrasoundFrame:
     """Read an ultrasound DICOM (its middle frame when multi-frame) or a PNG/JPEG frame."""
     path = Path(path)
-    if data is None:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ReaderError(path, f"cannot read file: {exc.strerror or exc}") from exc
-    if not data:
-        raise ReaderError(path, "file is empty (0 bytes)")
+    data = input_bytes(path, data)
     if sniff_format(data[:512], path.suffix) != "dicom":
         return UltrasoundFrame(image=read_image(path, data), frame=None, frames=1, region_note="not DICOM")
 
