@@ -11,6 +11,7 @@ robust percentile window over the image's own values (0.5th to 99.5th percentile
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -95,7 +96,9 @@ def to_display_uint8(
                 index = stored if lo_v == 0 else stored - stored.dtype.type(lo_v)
             else:  # widen first: int16 - (-32768) overflows in its own type
                 index = stored.astype(np.int32 if stored.itemsize <= 2 else np.int64) - lo_v
-            counts = np.bincount(index.ravel(), minlength=len(values))
+            def counts() -> np.ndarray:  # only a percentile window needs the histogram pass
+                return np.bincount(index.ravel(), minlength=len(values))
+
             unit, info = _display_curve(values, counts, ds, path)
             if invert:
                 unit = 1.0 - unit
@@ -105,7 +108,7 @@ def to_display_uint8(
     flat = stored.astype(np.float64)
     if not np.isfinite(flat).all():
         raise ReaderError(path, "image contains NaN or infinite values")
-    unit, info = _display_curve(flat.ravel(), np.ones(flat.size), ds, path)
+    unit, info = _display_curve(flat.ravel(), lambda: np.ones(flat.size), ds, path)
     if invert:
         unit = 1.0 - unit
     info["inverted"] = invert
@@ -113,7 +116,7 @@ def to_display_uint8(
 
 
 def _display_curve(
-    values: np.ndarray, weights: np.ndarray, ds: Any | None, path: str
+    values: np.ndarray, weights: Callable[[], np.ndarray], ds: Any | None, path: str
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Map stored `values` (weighted by how often they occur) to [0, 1] display values."""
     from pydicom.pixels import apply_modality_lut, apply_windowing
@@ -150,7 +153,7 @@ def _display_curve(
             raise
         except Exception as exc:
             raise ReaderError(path, f"invalid VOI LUT / window: {exc}") from exc
-    lo, hi = _weighted_percentiles(modality, weights, PERCENTILES)
+    lo, hi = _weighted_percentiles(modality, weights(), PERCENTILES)
     info.update(method="percentile window", percentiles=list(PERCENTILES), low=lo, high=hi)
     return _scale(modality, lo, hi), info
 
