@@ -8,8 +8,10 @@ the first N successful examples per task are kept.
 from __future__ import annotations
 
 import functools
+import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,6 +114,8 @@ def run_build(
             _run_one(run, writer, options, Path(scratch), progress, cache)
         crash_point("before-finish")
         manifest = writer.finish()
+    if options.resume:  # finished: nothing is left to resume, so the kept results go
+        shutil.rmtree(work_folder(out), ignore_errors=True)
     return BuildSummary(out, writer.counts(), writer.letter_counts(), writer.skip_counts(), sample, manifest)
 
 
@@ -143,17 +147,42 @@ def _run_one(
     job = Job(run.ref, options.seed, dict(options.params), options.strict, cache)
     bar = progress(len(items)) if progress else None
     executor = make_executor(options.executor, options.workers, options.scheduler)
+    # Which task each item will feed, when the recipe can tell from metadata alone. Items of a task
+    # that is already full are neither built nor recorded, and the build stops once no remaining
+    # item can feed a task that still has room (so --limit on a chest-only source stops early).
+    expected = [recipe.expected_task(item) for item in items]
+    remaining = Counter(expected)
+    submitted: deque[int] = deque()
+
+    def feed() -> Iterator[SourceItem]:
+        for index, item in enumerate(items):
+            open_tasks = [t for t in limits if not full(t)]
+            if not open_tasks or (remaining[None] == 0 and not any(remaining[t] for t in open_tasks)):
+                return
+            remaining[expected[index]] -= 1
+            if expected[index] is not None and full(expected[index]):
+                continue
+            submitted.append(index)
+            yield item
+
     try:
-        for result in executor.map_ordered(functools.partial(build_one, job), items):
+        for result in executor.map_ordered(functools.partial(build_one, job), feed()):
             if bar is not None:
                 bar.update(1)
+            task_hint = expected[submitted.popleft()]
             if isinstance(result, Failed):
                 raise BuildFailed(result.message, result.detail)
+            if task_hint is not None and full(task_hint):
+                continue  # built ahead by a worker, but its task filled meanwhile: as if never built
             if isinstance(result, Skipped):
                 writer.skip(result)
                 continue
             if result.task not in limits:
                 raise BuildFailed(f"recipe {recipe.name!r} produced undeclared task {result.task!r}")
+            if task_hint is not None and result.task != task_hint:
+                raise BuildFailed(
+                    f"recipe {recipe.name!r} said {result.key!r} would feed {task_hint!r} but built {result.task!r}"
+                )
             if not full(result.task):
                 writer.add(result, manifests[result.source], recipe.name)
                 crash_point("after-first-row")

@@ -130,5 +130,13 @@ class Recipe:
         """The items this recipe can try; the default takes all. Must not read pixel data."""
         return items
 
+    def expected_task(self, item: SourceItem) -> str | None:
+        """The task `item` will feed, if metadata alone tells (no file reads); None when unknown.
+
+        Lets a limited build skip items of full tasks and stop early. It must never be wrong: a
+        build fails if `build` then makes an example for another task. One-task recipes know.
+        """
+        return self.tasks[0].task_id if len(self.tasks) == 1 else None
+
     def build(self, item: SourceItem, ctx: ItemContext) -> Example:  # pragma: no cover - abstract
         raise NotImplementedError

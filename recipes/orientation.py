@@ -82,6 +82,10 @@ class Orientation(Recipe):
                 continue  # a source that says what it is, and it is not ours: not even a skip
             yield item
 
+    def expected_task(self, item: SourceItem) -> str | None:
+        """From the anatomy a labels table or the manifest states; None when only the file can tell."""
+        return TASK_BY_ANATOMY.get(item.metadata.get("anatomy", "").lower())
+
     def build(self, item: SourceItem, ctx: ItemContext) -> Example:
         image = ctx.read_image()
         geometry = image.geometry
