@@ -39,6 +39,16 @@ CENTRAL_FRACTION = 0.6
 QUESTION = "Was this CT image acquired after intravenous contrast administration?"
 CHOICES = ("Yes: contrast-enhanced", "No: non-contrast")
 
+#: Sources that label phases (manifest default or labels.csv `phase_labels = yes`) get this
+#: question for every item, non-contrast ones included, so the question never hints at the answer.
+PHASE_QUESTION = "In which contrast phase was this CT image acquired?"
+PHASES: dict[str, str] = {
+    "non_contrast": "Non-contrast (no intravenous contrast)",
+    "arterial": "Arterial phase",
+    "portal_venous": "Portal venous phase",
+    "delayed": "Delayed phase",
+}
+
 _TRUE = {"1", "yes", "y", "true", "t", "contrast", "enhanced", "with"}
 _FALSE = {"0", "no", "n", "false", "f", "none", "non-contrast", "without"}
 _NEGATED_AGENT = re.compile(r"^\s*(none|no|n/?a|nil|-+|0)\s*$", re.IGNORECASE)
@@ -50,8 +60,9 @@ _PHASE_WORDS = {
     "arterial": re.compile(r"\b(arterial|art\.?|angio|cta)\b", re.IGNORECASE),
     "portal_venous": re.compile(r"\b(portal|pv|venous|ven\.?)\b", re.IGNORECASE),
     "delayed": re.compile(r"\b(delayed|delay|excretory|urographic|nephrographic)\b", re.IGNORECASE),
-    "contrast_unspecified": re.compile(r"(\bw/\s*(contrast|con|iv)\b|\bwith\s+contrast\b|\bpost[-\s]?con|\bc\+|\+c\b)",
-                                       re.IGNORECASE),
+    "contrast_unspecified": re.compile(
+        r"(\bw/\s*(contrast|con|iv)\b|\bwith\s+contrast\b|\bpost[-\s]?con|\bc\+|\+c\b)", re.IGNORECASE
+    ),
 }
 
 
@@ -115,13 +126,16 @@ def representative_slice(volume: Volume) -> int:
 
 class Enhancement(Recipe):
     name = "enhancement"
-    version = "1.0.0"
+    version = "1.1.0"  # 1.1.0: the phase question for sources that label phases
     description = (
         "The label is taken from evidence in order: the source's labels table (e.g. a Contrast column), "
         "then DICOM ContrastBolusAgent/Route/StartTime, then contrast-phase wording in SeriesDescription. "
         "Empty or missing tags are no evidence: such series are skipped, as are series whose evidence "
         "conflicts. The slice shown is chosen without looking at the label (largest soft-tissue area in "
-        "the central 60 % of the scan), soft-tissue window W400/L40."
+        "the central 60 % of the scan), soft-tissue window W400/L40. For sources that label contrast "
+        "phases (phase_labels = yes) every item is asked its phase instead (non-contrast, arterial, portal "
+        "venous, delayed), from a labels-table `phase` column or SeriesDescription wording; a contrast "
+        "series whose phase is not stated is skipped."
     )
     tasks = (TaskInfo(TASK, "CT", "abdomen", "Whether a CT slice was acquired with IV contrast.", QUESTION),)
     sample_sources = ("medblink-sample-ct-series",)
@@ -136,6 +150,19 @@ class Enhancement(Recipe):
         if contrast is None:
             raise SkipItem("no_contrast_evidence", "no labels-table value and no informative contrast tag")
         evidence = "labels table contrast column" if table is not None else "; ".join(reasons)
+
+        phase_labelled = item.metadata.get("phase_labels", "").strip().lower() in _TRUE
+        if phase_labelled:
+            stated = (item.metadata.get("phase") or "").strip().lower().replace(" ", "_") or None
+            phase = stated or phase
+            if not contrast:
+                phase = "non_contrast"
+            if phase not in PHASES or (contrast and phase == "non_contrast"):
+                raise SkipItem("phase_unknown", f"contrast series without a stated phase ({evidence})")
+            choices = tuple(PHASES.values())
+            question = Question(PHASE_QUESTION, choices, list(PHASES).index(phase))
+        else:
+            question = Question(QUESTION, CHOICES, 0 if contrast else 1)
 
         k = representative_slice(volume)
         hu = volume.data[k]
@@ -152,14 +179,22 @@ class Enhancement(Recipe):
             task=TASK,
             key=item.key,
             images=[png_bytes(pixels)],
-            question=Question(QUESTION, CHOICES, 0 if contrast else 1),
-            label={"contrast": contrast, "phase": phase if contrast else "non_contrast", "slice_index": k,
-                   "evidence": evidence},
+            question=question,
+            label={
+                "contrast": contrast,
+                "phase": phase if contrast else "non_contrast",
+                "slice_index": k,
+                "evidence": evidence,
+                "question": "phase" if phase_labelled else "contrast",
+            },
             inputs=list(ctx.inputs),
             transforms=[t.to_json() for t in transforms],
             derivation=f"Contrast {'given' if contrast else 'not given'} according to: {evidence}.",
-            details={"volume": {"shape": list(volume.shape), "spacing_mm": list(volume.spacing), **volume.meta},
-                     "warnings": volume.warnings, "slice_index": k},
+            details={
+                "volume": {"shape": list(volume.shape), "spacing_mm": list(volume.spacing), **volume.meta},
+                "warnings": volume.warnings,
+                "slice_index": k,
+            },
             modality="CT",
             anatomy="abdomen",
         )

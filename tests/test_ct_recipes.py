@@ -284,3 +284,29 @@ def test_label_map_masks_as_amos_ships_them(tmp_path: Path) -> None:
     for name in names:
         assert label["mask_files"][name] == f"labelsTr/amos_0007.nii.gz#label={amos_ids[name]}"
     assert row["license"] == "CC-BY-SA-4.0"
+
+
+def test_phase_labelled_sources_are_asked_the_phase_of_every_series(series_source: Path, tmp_path: Path) -> None:
+    src = tmp_path / "phases"
+    shutil.copytree(series_source / "series", src / "series")
+    (src / "source.toml").write_text(
+        'id = "phased"\nname = "phased"\nlicense = "CC0-1.0"\naccess = "open"\nhomepage = "x"\ncitation = "x"\n'
+        'how_to_obtain = "test"\nmodality = "CT"\nanatomy = "abdomen"\n[layout]\nitem = "series"\n'
+        '[defaults]\nphase_labels = "yes"\n'
+    )
+    out = tmp_path / "out"
+    code, output = run_cli("recipe", "enhancement", "--source", src, "--out", out)
+    assert code == 0, output
+    rows = load_config(out, "image_enhancement_detection")
+    answers = {}
+    for row in rows:
+        label = json.loads(row["label"])
+        assert label["question"] == "phase" and len(row["choices"]) == 4
+        answers[json.loads(row["provenance"])["inputs"][0]["path"].split("/")[1]] = row["choices"][
+            "ABCD".index(row["answer"])
+        ]
+    assert answers["case_000"] == "Portal venous phase"  # ABD PORTAL VENOUS
+    assert answers["case_004"] == "Arterial phase"  # ARTERIAL PHASE
+    assert answers["case_001"].startswith("Non-contrast")  # W/O CONTRAST: asked the same question
+    skipped = json.loads((out / "manifest.json").read_text())["skipped"]["by_reason"]
+    assert skipped.get("phase_unknown") == 1  # IOPAMIDOL agent, description names no phase
