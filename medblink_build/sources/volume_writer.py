@@ -21,7 +21,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ..errors import MedblinkError
-from .dicom_common import new_dataset, set_pixels
+from .dicom_common import new_dataset, save, set_pixels
 
 CT_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.2"  # CT Image Storage
 ENHANCED_CT_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.2.1"  # Enhanced CT Image Storage
@@ -257,8 +257,7 @@ def write_ct_series(
             setattr(ds, keyword, value)
         _set_pixels(ds, syntax, stored[:, :, k].T)  # [row, column] = [j, i]
         path = out_dir / (f"CT{k + 1:04d}.dcm" if file_names == "instance" else f"IM{int(name_order[k]):04d}.dcm")
-        ds.save_as(path, enforce_file_format=True)
-        written.append(path)
+        written.append(save(ds, path))
     return written
 
 
@@ -354,10 +353,7 @@ def write_enhanced_ct(
     for keyword, value in (extra or {}).items():
         setattr(ds, keyword, value)
     _set_pixels(ds, syntax, np.stack(frames))
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(out, enforce_file_format=True)
-    return out
+    return save(ds, path)
 
 
 def write_nifti(
