@@ -1,18 +1,18 @@
-"""DICOM Segmentation (SEG) objects to per-segment masks on a reference CT grid, with pydicom only.
+"""DICOM Segmentation (SEG) objects to per-segment masks on a reference CT grid, through highdicom.
 
-A SEG stores, per segment, the frames (2-D planes) where the segment is present; each frame is
-placed by its per-frame PlanePositionSequence (ImagePositionPatient) and the shared or per-frame
-PlaneOrientationSequence / PixelMeasuresSequence. `read_dicom_seg` maps every frame onto the
-reference `Volume` (already canonical LPS+, data [k, j, i]) through the inverse of
-`reference.affine()`, never by frame order or InstanceNumber:
+highdicom parses the SEG (segments, per-frame functional groups, bit unpacking, fractional values)
+and builds its volume from each frame's PlanePositionSequence, never from frame order or
+InstanceNumber. `read_dicom_seg` then places that volume on the reference `Volume` (canonical
+LPS+, data [k, j, i]) with highdicom's `match_geometry` (axis permutations, flips and padding only,
+never resampling), after checking what highdicom would otherwise crop or refuse vaguely:
 
-* the frame's column and row steps must each be one reference voxel along a reference axis (same
-  orientation up to axis permutation/flips, same pixel spacing), checked at the frame's far
-  corners to `POSITION_TOLERANCE` voxel, so the in-plane offset is a whole number of voxels;
-* the frame's slice index must be a whole number too: a frame between two reference slices, or
-  outside the reference, is a ReaderError naming the file and the frame (0-based, as elsewhere);
-* BINARY segmentations (1 bit, unpacked by pydicom) are read as is; FRACTIONAL ones are
-  thresholded at 50 % of MaximumFractionalValue (value * 2 >= maximum).
+* each SEG axis must step one reference voxel along a reference axis (same orientation up to axis
+  permutation/flips, same pixel spacing), checked at the volume's far corners to
+  `POSITION_TOLERANCE` voxel;
+* the corners must be whole reference indices inside the grid: a SEG between two reference
+  slices, or outside the reference, is a ReaderError naming the file;
+* BINARY segmentations are read as is; FRACTIONAL ones are thresholded at 50 % of
+  MaximumFractionalValue (value * 2 >= maximum), on the stored integers.
 
 The FrameOfReferenceUID is compared with the reference series' when the caller passes
 `reference_files` (the reference's DICOM files): `Volume.meta` deliberately carries no UIDs, so the
@@ -35,7 +35,6 @@ from ..volume import Volume
 from .decoding import decode_or_raise
 from .dicom_image import read_dicom_header
 from .volume_canonical import check_voxel_count
-from .volume_dicom import _dims, _frame_item, _multi_frame_slices, _name
 
 SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"  # Segmentation Storage
 
@@ -130,26 +129,8 @@ def _segments(ds: Any, path: Path) -> dict[int, str]:
     return {n: (label if counts[label] == 1 else f"{label}_{n}") for n, label in raw.items()}
 
 
-def _int(ds: Any, keyword: str, default: int, path: Path) -> int:
-    try:
-        return int(ds.get(keyword) or default)
-    except (TypeError, ValueError) as exc:
-        raise ReaderError(path, f"malformed {keyword}: {ds.get(keyword)!r}") from exc
-
-
-def _frame_segment(per: Any, shared: Any, path: Path, f: int, known: dict[int, str]) -> int:
-    item = _frame_item(per, shared, "SegmentIdentificationSequence")
-    try:
-        number = int(item.ReferencedSegmentNumber)
-    except (AttributeError, TypeError, ValueError) as exc:
-        raise ReaderError(path, f"frame {f} has no ReferencedSegmentNumber in SegmentIdentificationSequence") from exc
-    if number not in known:
-        raise ReaderError(path, f"frame {f} references segment {number}, which SegmentSequence does not define")
-    return number
-
-
 def _axis(step: np.ndarray, path: Path, what: str) -> tuple[int, int]:
-    """(reference axis 0=i/1=j/2=k, sign) of a frame step given in reference voxels, or ReaderError."""
+    """(reference axis 0=i/1=j/2=k, sign) of a step given in reference voxels, or ReaderError."""
     d = int(np.argmax(np.abs(step)))
     sign = 1 if step[d] > 0 else -1
     unit = np.zeros(3)
@@ -163,6 +144,48 @@ def _axis(step: np.ndarray, path: Path, what: str) -> tuple[int, int]:
     return d, sign
 
 
+def _reference_geometry(reference: Volume, frame_of_reference_uid: str) -> Any:
+    """`reference` as a highdicom VolumeGeometry: its data are [k, j, i], so the affine's columns
+    are reordered from (i, j, k) to highdicom's array-axis order."""
+    import highdicom as hd
+
+    affine = reference.affine()[:, [2, 1, 0, 3]]
+    return hd.VolumeGeometry(affine, reference.shape, "PATIENT", frame_of_reference_uid=frame_of_reference_uid or None)
+
+
+def _check_grid(path: Path, seg_affine: np.ndarray, seg_shape: tuple[int, ...], reference: Volume) -> None:
+    """The SEG's voxels must be reference voxels: unit steps along reference axes, whole indices
+    inside the grid. highdicom would crop what lies outside; here that is an error, not a loss."""
+    to_ref = np.linalg.inv(reference.affine()) @ seg_affine  # SEG (slice, row, col) -> reference (i, j, k)
+    names = ("slice step", "row step", "column step")
+    axes = []
+    for a, what in enumerate(names):
+        if seg_shape[a] == 1 and what == "slice step":
+            continue  # one frame: its slice step is undefined and never used
+        axes.append(_axis(to_ref[:3, a], path, f"the {what} of the segmentation"))
+    if len({d for d, _ in axes}) != len(axes):
+        raise ReaderError(path, "two axes of the segmentation run along the same reference axis")
+    slice_axis = axes[0][0] if seg_shape[0] > 1 else 3 - axes[0][0] - axes[1][0]
+    nz, ny, nx = reference.shape
+    sizes = (nx, ny, nz)
+    for corner in [
+        (s, r, c) for s in (0, seg_shape[0] - 1) for r in (0, seg_shape[1] - 1) for c in (0, seg_shape[2] - 1)
+    ]:
+        ijk = to_ref[:3, :3] @ np.asarray(corner, dtype=np.float64) + to_ref[:3, 3]
+        off = np.abs(ijk - np.rint(ijk))
+        if off.max() > POSITION_TOLERANCE:
+            where = "between reference slices" if int(np.argmax(off)) == slice_axis else "off the reference voxel grid"
+            raise ReaderError(
+                path, f"the segmentation lies {where}: reference index {np.round(ijk, 3).tolist()} (i, j, k)"
+            )
+        if any(not 0 <= int(np.rint(ijk[d])) < sizes[d] for d in range(3)):
+            raise ReaderError(
+                path,
+                f"the segmentation lies outside the reference: reference index {np.round(ijk, 3).tolist()} (i, j, k), "
+                f"grid {sizes[0]}x{sizes[1]}x{sizes[2]}",
+            )
+
+
 def read_dicom_seg(
     path: str | Path, reference: Volume, *, reference_files: Sequence[str | Path] | None = None
 ) -> SegMasks:
@@ -170,6 +193,8 @@ def read_dicom_seg(
 
     `reference_files`: the reference series' DICOM files, to compare FrameOfReferenceUIDs.
     """
+    import highdicom as hd
+
     path = Path(path)
     ds = read_dicom_header(path, pixels=True)
     if str(ds.get("SOPClassUID") or "") != SEG_SOP_CLASS and str(ds.get("Modality") or "").upper() != "SEG":
@@ -190,93 +215,31 @@ def read_dicom_seg(
         out.warnings.append("FrameOfReferenceUID not checked: the reference Volume does not carry it")
 
     seg_type = str(ds.get("SegmentationType") or "").upper()
-    bits = _int(ds, "BitsAllocated", 0, path)
-    if seg_type == "BINARY":
-        if bits != 1:
-            raise ReaderError(path, f"BINARY segmentation with BitsAllocated {bits}, expected 1")
-        maximum = 1
-    elif seg_type == "FRACTIONAL":
-        if bits != 8:
-            raise ReaderError(path, f"FRACTIONAL segmentation with BitsAllocated {bits}, expected 8")
-        try:
-            maximum = int(ds.MaximumFractionalValue)
-        except (AttributeError, TypeError, ValueError) as exc:
-            raise ReaderError(path, "FRACTIONAL segmentation without a valid MaximumFractionalValue") from exc
-        if not 0 < maximum <= 255:
-            raise ReaderError(path, f"MaximumFractionalValue {maximum} is not in 1..255")
-    else:
+    if seg_type not in ("BINARY", "FRACTIONAL"):
         raise ReaderError(path, f"SegmentationType {seg_type or 'missing'} is not BINARY or FRACTIONAL")
     segments = _segments(ds, path)
-
-    rows, cols = _dims(ds, path)
-    n_frames = _int(ds, "NumberOfFrames", 1, path)
-    check_voxel_count(path, (n_frames, rows, cols))
+    n_frames = int(ds.get("NumberOfFrames") or 1)
+    check_voxel_count(path, (n_frames, int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)))
     if "PixelData" not in ds:
         raise ReaderError(path, "DICOM SEG without Pixel Data")
-    planes = _multi_frame_slices(path, ds)  # IPP / IOP / PixelSpacing per frame, per-frame over shared
-    shared_seq = ds.get("SharedFunctionalGroupsSequence")
-    shared = shared_seq[0] if shared_seq else None
-    frame_segments = [
-        _frame_segment(per, shared, path, f, segments) for f, per in enumerate(ds.PerFrameFunctionalGroupsSequence)
-    ]
 
-    from pydicom.pixels import pixel_array
+    def volume() -> Any:
+        seg = hd.seg.Segmentation.from_dataset(ds, copy=False)
+        numbers = list(segments)
+        return seg.get_volume(
+            segment_numbers=numbers, combine_segments=False, rescale_fractional=False, allow_missing_positions=True
+        )
 
-    pixels = decode_or_raise(path, "SEG pixel data", lambda: pixel_array(ds))
-    pixels = np.asarray(pixels).reshape(n_frames, rows, cols) if pixels.size == n_frames * rows * cols else pixels
-    if pixels.shape != (n_frames, rows, cols):
-        raise ReaderError(path, f"decoded SEG pixels have shape {pixels.shape}, header says {n_frames}x{rows}x{cols}")
-
-    inverse = np.linalg.inv(reference.affine())
-    lin, shift = inverse[:3, :3], inverse[:3, 3]
-    nz, ny, nx = reference.shape
-    sizes = (nx, ny, nz)  # along reference axes i, j, k
-    masks = {n: np.zeros(reference.shape, dtype=np.uint8) for n in segments}
-    filled: dict[tuple[int, int], int] = {}
-    for f, (plane, number) in enumerate(zip(planes, frame_segments, strict=True)):
-        name = _name(plane)
-        row_cos, col_cos = plane.iop[:3], plane.iop[3:]
-        row_step, col_step = plane.pixel_spacing  # between rows (down a column), between columns
-        origin = lin @ plane.ipp + shift  # reference (i, j, k) of the frame's first pixel
-        u = lin @ (row_cos * col_step)  # one frame column to the right, in reference voxels
-        v = lin @ (col_cos * row_step)  # one frame row down
-        ua, us = _axis(u, path, f"the column step of {name}")
-        va, vs = _axis(v, path, f"the row step of {name}")
-        if ua == va:
-            raise ReaderError(path, f"{name}: rows and columns run along the same reference axis")
-        wa = 3 - ua - va
-        corners = [origin + a * u + b * v for a in (0, cols - 1) for b in (0, rows - 1)]
-        for c in corners:
-            if np.abs(c - np.rint(c)).max() > POSITION_TOLERANCE:
-                axis = int(np.argmax(np.abs(c - np.rint(c))))
-                where = "between reference slices" if axis == wa else "off the reference voxel grid in plane"
-                raise ReaderError(
-                    path,
-                    f"{name} lies {where}: reference index {np.round(c, 3).tolist()} (i, j, k) is not whole",
-                )
-            if any(not 0 <= int(np.rint(c[d])) < sizes[d] for d in range(3)):
-                raise ReaderError(
-                    path,
-                    f"{name} lies outside the reference: reference index {np.round(c, 3).tolist()} (i, j, k), "
-                    f"grid {sizes[0]}x{sizes[1]}x{sizes[2]}",
-                )
-        o = np.rint(origin).astype(int)
-        key = (number, wa, int(o[wa]))
-        if key in filled:
-            raise ReaderError(path, f"frames {filled[key]} and {f} of segment {number} cover the same reference plane")
-        filled[key] = f
-
-        frame = pixels[f]
-        binary = (frame.astype(np.int32) * 2 >= maximum) if seg_type == "FRACTIONAL" else (frame != 0)
-        # frame[b, a] -> reference index o + a * e_ua * us + b * e_va * vs
-        b_idx, a_idx = np.nonzero(binary)
-        ijk = np.empty((3, a_idx.size), dtype=np.int64)
-        ijk[:] = o[:, None]
-        ijk[ua] += us * a_idx
-        ijk[va] += vs * b_idx
-        masks[number][ijk[2], ijk[1], ijk[0]] = 1
-
-    for number, label in segments.items():
-        out[label] = masks[number]
+    seg_volume = decode_or_raise(path, "SEG frames (highdicom)", volume)
+    _check_grid(path, seg_volume.affine, seg_volume.spatial_shape, reference)
+    maximum = int(ds.get("MaximumFractionalValue") or 1) if seg_type == "FRACTIONAL" else 1
+    matched = decode_or_raise(
+        path, "SEG onto the reference grid", lambda: seg_volume.match_geometry(_reference_geometry(reference, seg_for))
+    )
+    values = np.asarray(matched.array)  # [k, j, i, segment], in the order of `segments`
+    for index, (number, label) in enumerate(segments.items()):
+        plane = values[..., index].astype(np.int32)
+        mask = plane * 2 >= maximum if seg_type == "FRACTIONAL" else plane != 0
+        out[label] = mask.astype(np.uint8)
         out.numbers[label] = number
     return out
