@@ -173,7 +173,7 @@ def _positive_float(value: object, what: str) -> float | None:
 
 class HistologyStructure(Recipe):
     name = "histology-structure"
-    version = "1.0.0"
+    version = "1.1.0"
     description = (
         f"A {TILE_SIZE} x {TILE_SIZE} px tile at {TILE_MPP:g} um/px (or the image's own, coarser resolution) is read "
         "from a slide or tile with tissue-class annotations (label mask or GeoJSON polygons). Two classes present in "
@@ -194,6 +194,11 @@ class HistologyStructure(Recipe):
         ),
     )
     sample_sources = ("medblink-sample-histology",)
+    release_notes = {  # noqa: RUF012 - read-only class data, as on every recipe
+        "1.1.0": "GeoJSON polygons are validated with shapely: an invalid one (bow-tie ring, hole crossing its "
+        "shell) makes the item a recorded skip instead of label truth; the sample slides' stroma hole now lies "
+        "inside its shell.",
+    }
 
     # --- inputs ----------------------------------------------------------------------------
 

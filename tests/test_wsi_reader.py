@@ -410,3 +410,34 @@ def test_polygon_outside_the_slide_is_an_error_naming_the_file(tmp_path: Path) -
         read_geojson(path, slide_size=(1024, 768))
     assert read_geojson(path).classes == {1: "Tumor"}  # without a slide size it parses
     json.loads(path.read_text())
+
+
+def test_invalid_polygons_are_never_label_truth(tmp_path: Path) -> None:
+    """A bow-tie ring and a hole crossing its shell have no one inside: shapely's reason is the error."""
+    bow_tie = [[0, 0], [100, 100], [100, 0], [0, 100], [0, 0]]
+    path = write_geojson(
+        tmp_path / "bowtie.geojson", [feature("Tumor", [box_ring(200, 200, 300, 300)]), feature("Stroma", [bow_tie])]
+    )
+    with pytest.raises(
+        ReaderError, match=r"bowtie\.geojson: feature 1 \(Stroma\) polygon 0 is not a valid polygon \(Self-intersection"
+    ):
+        read_geojson(path)
+    crossing = [box_ring(0, 0, 100, 100), box_ring(50, 50, 150, 80)]
+    path = write_geojson(tmp_path / "hole.geojson", [feature("Stroma", crossing)])
+    with pytest.raises(ReaderError, match=r"hole\.geojson: feature 0 \(Stroma\) polygon 0 is not a valid polygon"):
+        read_geojson(path)
+    inside = [box_ring(0, 0, 100, 100), box_ring(20, 20, 80, 80)]
+    ok = read_geojson(write_geojson(tmp_path / "ok.geojson", [feature("Stroma", inside)]))
+    assert ok.polygons[0].area == 100 * 100 - 60 * 60
+
+
+def test_built_in_sample_slides_have_valid_polygons() -> None:
+    """The sample's stroma once had its fat hole poking through its shell, silently used as truth."""
+    import shapely
+
+    from medblink_build.sources.sample_histology import SEED, slide_layout
+
+    for seed, size in ((SEED + 1, (1280, 1024)), (SEED + 2, (640, 512))):
+        for polygons in slide_layout(seed, size).values():
+            for exterior, holes in polygons:
+                assert shapely.is_valid(shapely.Polygon(exterior, holes))

@@ -20,7 +20,9 @@ pixel.
 GeoJSON (QuPath's export: a FeatureCollection, a Feature, or a plain list of Features) of Polygon
 and MultiPolygon geometries in level-0 pixel coordinates, classed by `properties.classification.name`
 (or a plain string `classification`). Features without a class or of other geometry types are
-counted and ignored. Interior rings are holes. Polygons are rasterised on the requested region
+counted and ignored. Interior rings are holes. Every polygon is built and validated with shapely: an
+invalid one (a self-intersecting "bow-tie" ring, a hole crossing its shell) is a ReaderError naming
+the feature and shapely's reason, never label truth. Polygons are rasterised on the requested region
 only (skimage.draw.polygon2mask on each polygon's bounding box clipped to the region; a pixel is
 inside when its centre is). Where polygons of different classes overlap, the pixel takes the class
 of the polygon nested inside the other (QuPath's child annotations lie inside their parents);
@@ -228,13 +230,26 @@ class Polygon:
     feature: int  # index of the feature in the file
     exterior: np.ndarray  # (n, 2) float64 x, y
     holes: tuple[np.ndarray, ...]
-    bbox: tuple[float, float, float, float]  # x0, y0, x1, y1
-    area: float
+    shape: Any = field(compare=False, repr=False)  # the shapely Polygon, validated
+
+    @property
+    def bbox(self) -> tuple[float, float, float, float]:  # x0, y0, x1, y1
+        return tuple(float(v) for v in self.shape.bounds)  # type: ignore[return-value]
+
+    @property
+    def area(self) -> float:
+        return float(self.shape.area)
 
 
-def _ring_area(ring: np.ndarray) -> float:
-    x, y = ring[:, 0], ring[:, 1]
-    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+def _valid_polygon(exterior: np.ndarray, holes: tuple[np.ndarray, ...], path: Path, where: str) -> Any:
+    """The rings as a shapely Polygon, refused when invalid: a self-intersecting (bow-tie) ring or a
+    hole crossing its shell has no one inside, so it cannot be label truth (shapely says why)."""
+    import shapely
+
+    shape = shapely.Polygon(exterior, holes)
+    if not shapely.is_valid(shape):
+        raise ReaderError(path, f"{where} is not a valid polygon ({shapely.is_valid_reason(shape)}): not used as truth")
+    return shape
 
 
 @dataclass
@@ -246,16 +261,13 @@ class PolygonAnnotation(Annotation):
     _nested: dict[tuple[int, int], bool] = field(default_factory=dict, repr=False)
 
     def _inside(self, inner: int, outer: int) -> bool:
-        """Whether polygon `inner` lies within polygon `outer` (every vertex inside its exterior)."""
+        """Whether polygon `inner` lies within the exterior of polygon `outer` (shapely `covers`)."""
         key = (inner, outer)
         if key not in self._nested:
-            from skimage.measure import points_in_poly
+            import shapely
 
             a, b = self.polygons[inner], self.polygons[outer]
-            ok = a.bbox[0] >= b.bbox[0] and a.bbox[1] >= b.bbox[1] and a.bbox[2] <= b.bbox[2] and a.bbox[3] <= b.bbox[3]
-            if ok:
-                ok = bool(points_in_poly(a.exterior, b.exterior).all())
-            self._nested[key] = ok
+            self._nested[key] = bool(shapely.Polygon(b.shape.exterior).covers(a.shape))
         return self._nested[key]
 
     def sample(self, box: tuple[float, float, float, float], shape: tuple[int, int]) -> np.ndarray:
@@ -381,7 +393,7 @@ def read_geojson(
     else:
         raise ReaderError(path, "expected a GeoJSON FeatureCollection, a Feature or a list of Features")
     names: dict[str, int] = {}
-    raw: list[tuple[str, int, np.ndarray, tuple[np.ndarray, ...]]] = []
+    raw: list[tuple[str, int, np.ndarray, tuple[np.ndarray, ...], Any]] = []
     ignored: dict[str, int] = {}
     for i, feature in enumerate(features):
         if not isinstance(feature, dict) or feature.get("type", "Feature") != "Feature":
@@ -416,19 +428,13 @@ def read_geojson(
                             f"{where} has a vertex at ({x:g}, {y:g}), outside the slide's {w} x {h} pixels: the "
                             "annotation is not of this slide or not in level-0 pixel coordinates",
                         )
+            shape = _valid_polygon(exterior, holes, path, f"{where} polygon {j}")
             names.setdefault(name, 0)
-            raw.append((name, i, exterior, holes))
+            raw.append((name, i, exterior, holes, shape))
     codes = {name: k for k, name in enumerate(sorted(names), start=1)}
     polygons = []
-    for name, i, exterior, holes in raw:
-        area = _ring_area(exterior) - sum(_ring_area(h) for h in holes)
-        bbox = (
-            float(exterior[:, 0].min()),
-            float(exterior[:, 1].min()),
-            float(exterior[:, 0].max()),
-            float(exterior[:, 1].max()),
-        )
-        polygons.append(Polygon(codes[name], i, exterior, holes, bbox, area))
+    for name, i, exterior, holes, shape in raw:
+        polygons.append(Polygon(codes[name], i, exterior, holes, shape))
     decode = {
         "format": "GeoJSON",
         "features": len(features),

@@ -243,7 +243,7 @@ def slide_layout(seed: int, size: tuple[int, int]) -> dict[str, list[tuple[np.nd
     """Class -> polygons (exterior, holes) in level-0 pixels."""
     w, h = size
     rng = np.random.default_rng(seed)
-    fat = _blob(rng, 0.74 * w, 0.62 * h, 0.13 * w, 0.15 * h)
+    fat = _blob(rng, 0.68 * w, 0.6 * h, 0.11 * w, 0.12 * h)  # a hole well inside the stroma: a valid polygon
     stroma = _blob(rng, 0.5 * w, 0.5 * h, 0.44 * w, 0.42 * h, n=64)
     tumors = [_blob(rng, 0.3 * w, 0.4 * h, 0.13 * w, 0.16 * h), _blob(rng, 0.5 * w, 0.72 * h, 0.09 * w, 0.08 * h)]
     immune = [_blob(rng, 0.62 * w, 0.3 * h, 0.09 * w, 0.07 * h)]
