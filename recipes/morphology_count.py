@@ -52,7 +52,8 @@ from medblink_build.errors import ReaderError, SkipItem
 from medblink_build.hashing import sha256_bytes
 from medblink_build.model import Example, SourceItem
 from medblink_build.questions import Question
-from medblink_build.readers.coco import AnnotatedImage, Instance, InstanceAnnotations, read_instance_annotations
+from medblink_build.readers import read_instance_annotations
+from medblink_build.readers.instances import AnnotatedImage, Instance, InstanceAnnotations
 from medblink_build.recipe import ItemContext, Recipe, TaskInfo
 from medblink_build.transforms import Transform, apply, resize_to_fit
 

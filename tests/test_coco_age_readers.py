@@ -16,7 +16,8 @@ from medblink_build.age import (
     parse_dicom_date,
 )
 from medblink_build.errors import MedblinkError, ReaderError
-from medblink_build.readers.coco import Instance, read_instance_annotations
+from medblink_build.readers import read_instance_annotations
+from medblink_build.readers.instances import Instance
 
 # --- COCO -------------------------------------------------------------------------------------
 

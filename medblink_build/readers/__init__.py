@@ -13,6 +13,7 @@ from ..model import DisplayImage
 from ..volume import Volume
 from .dicom_image import read_dicom_image
 from .files import input_bytes
+from .instances import InstanceAnnotations
 from .raster import RASTER_SUFFIXES, read_raster_image
 
 DICOM_SUFFIXES = frozenset({".dcm", ".dicom", ".dic", ".ima"})
@@ -55,6 +56,18 @@ def read_image(path: str | Path, data: bytes | None = None, *, frame: int | None
     raise ReaderError(path, "not a supported image (expected DICOM, PNG, JPEG or TIFF)")
 
 
+def read_instance_annotations(path: str | Path, data: bytes) -> InstanceAnnotations:
+    """Parse an instance annotation file: a COCO-style object (DENTEX), or a Labelbox array (Tufts)."""
+    from .coco import parse_coco
+    from .instances import load_json
+    from .labelbox import parse_labelbox
+
+    doc = load_json(path, data)
+    if isinstance(doc, list):
+        return parse_labelbox(path, doc)
+    return parse_coco(path, doc)
+
+
 VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 
 
@@ -79,4 +92,11 @@ def read_volume(paths: list[Path], data: dict[Path, bytes] | None = None) -> Vol
     return read_dicom_series(list(paths), data)
 
 
-__all__ = ["IMAGE_SUFFIXES", "read_dicom_image", "read_image", "read_raster_image", "sniff_format"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "read_dicom_image",
+    "read_image",
+    "read_instance_annotations",
+    "read_raster_image",
+    "sniff_format",
+]

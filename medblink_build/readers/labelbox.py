@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ReaderError
-from .coco import AnnotatedImage, Instance, InstanceAnnotations, base_name, is_number, polygon_bbox
+from .instances import AnnotatedImage, Instance, InstanceAnnotations, base_name, is_number, polygon_bbox
 
 
 def _points(path: str | Path, value: Any, where: str) -> tuple[tuple[float, float], ...]:
