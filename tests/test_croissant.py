@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from medblink_build.release.croissant import CONFORMS_TO, croissant_text
+from medblink_build.output.croissant import CONFORMS_TO, croissant_text
 from medblink_build.release.verify import iter_rows
 from tests.conftest import run_cli
 from tests.licensed_sources import CITATION, write_xray_source

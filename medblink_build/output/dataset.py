@@ -181,7 +181,7 @@ class DatasetWriter:
             json.dumps(json.loads(canonical_json(manifest)), indent=1, sort_keys=True, ensure_ascii=False) + "\n",
             encoding="utf-8",
         )
-        from ..release.croissant import write_croissant  # derived from manifest.json, so not listed in it
+        from .croissant import write_croissant  # derived from manifest.json, so not listed in it
 
         write_croissant(self.root)
         return manifest

@@ -31,7 +31,7 @@ from typing import Any
 
 from ..errors import MedblinkError
 from ..output.card import license_label
-from .croissant import CROISSANT_NAME, croissant_text
+from ..output.croissant import CROISSANT_NAME, croissant_text
 from .verify import load_manifest, verify_folder
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")

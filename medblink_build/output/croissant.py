@@ -28,8 +28,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import OutputError
-from ..output.card import license_label, license_restrictions
-from ..output.folder import MANIFEST_NAME
+from .card import license_label, license_restrictions
+from .folder import MANIFEST_NAME
 
 CROISSANT_NAME = "croissant.json"
 CONFORMS_TO = "http://mlcommons.org/croissant/1.0"
