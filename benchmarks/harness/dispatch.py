@@ -1,0 +1,28 @@
+"""What a child process runs, by kind (`run.py _child KIND SPEC.json`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .children import _child_profile, _child_toolkit
+from .common import RESULT_MARK
+from .corpus import _child_gen_ct
+from .floors import _child_ct_floor, _child_floor
+from .micro import _child_micro
+
+CHILDREN = {
+    "toolkit": _child_toolkit,
+    "profile": _child_profile,
+    "floor": _child_floor,
+    "ct_floor": _child_ct_floor,
+    "micro": _child_micro,
+    "gen_ct": _child_gen_ct,
+}
+
+
+def child_main(kind: str, spec_path: str) -> int:
+    spec = json.loads(Path(spec_path).read_text())
+    result = CHILDREN[kind](spec)
+    print(RESULT_MARK + json.dumps(result), flush=True)
+    return 0
