@@ -35,31 +35,24 @@ the tile (Lanczos) and the marker drawing.
 
 from __future__ import annotations
 
-import json
 import math
-from itertools import combinations
-from pathlib import PurePosixPath
-from typing import Any
 
 import numpy as np
-from scipy import ndimage
-from skimage.morphology import disk
 
 from medblink_build.encode import png_bytes
-from medblink_build.errors import RecipeError, SkipItem
-from medblink_build.markers import Marker, draw_markers, fits, marker_radius, sample_positions
+from medblink_build.errors import SkipItem
+from medblink_build.markers import Marker, draw_markers, marker_radius
 from medblink_build.model import Example, SourceItem
 from medblink_build.questions import Question
 from medblink_build.readers.annotations import (
-    GEOJSON_SUFFIXES,
-    MASK_SUFFIXES,
     Annotation,
-    read_geojson,
-    read_label_mask,
 )
 from medblink_build.readers.tissue import slide_tissue
-from medblink_build.readers.wsi import WSI_SUFFIXES, Slide, open_slide, plan_region, read_plan, region_provenance
+from medblink_build.readers.wsi import Slide, open_slide, plan_region, read_plan, region_provenance
 from medblink_build.recipe import ItemContext, Recipe, TaskInfo
+from medblink_build.tasks.slide_inputs import open_annotation, resolve_mpp, slide_and_annotation
+from medblink_build.tasks.tissue_classes import askable, structure_text
+from medblink_build.tasks.tissue_tiles import place_class_markers, screen_tiles
 from medblink_build.transforms import Transform, apply
 
 TASK = "histology_structure"
@@ -81,94 +74,13 @@ OVERVIEW_MAX_SIDE = 1024
 #: Candidate tiles tried at full resolution before giving up on an image.
 MAX_TILE_TRIES = 12
 
-#: Class names (lower case) that are not tissue structures: never asked about, but still
-#: boundaries that markers keep their distance from.
-NOT_ASKED = frozenset(
-    {
-        "bkg",
-        "background",
-        "outside_roi",
-        "exclude",
-        "undetermined",
-        "other",
-        "ignore",
-        "ignore*",
-        "region*",
-        "unknown",
-        "unlabelled",
-        "unlabeled",
-    }
-)
-
-#: How the question names a class (keys: class names in lower case). Others are named by their
-#: own name with underscores as spaces.
-STRUCTURE_NAMES: dict[str, str] = {
-    # skin cancer set (Thomas et al. 2021) palette codes
-    "epi": "the epidermis",
-    "gld": "a gland",
-    "inf": "an inflammatory infiltrate",
-    "ret": "the reticular dermis",
-    "fol": "a hair follicle",
-    "pap": "the papillary dermis",
-    "hyp": "the hypodermis (subcutaneous fat)",
-    "ker": "keratin",
-    "bcc": "basal cell carcinoma",
-    "scc": "squamous cell carcinoma",
-    "iec": "intraepidermal carcinoma",
-    # BCSS codes (meta/gtruth_codes.tsv)
-    "tumor": "tumor tissue",
-    "stroma": "stroma",
-    "lymphocytic_infiltrate": "a lymphocytic infiltrate",
-    "necrosis_or_debris": "necrosis or debris",
-    "glandular_secretions": "glandular secretions",
-    "blood": "blood",
-    "metaplasia_nos": "metaplasia",
-    "fat": "fat (adipose tissue)",
-    "plasma_cells": "plasma cells",
-    "other_immune_infiltrate": "an immune infiltrate other than lymphocytes",
-    "mucoid_material": "mucoid material",
-    "normal_acinus_or_duct": "a normal acinus or duct",
-    "lymphatics": "a lymphatic vessel",
-    "nerve": "a nerve",
-    "skin_adnexa": "skin adnexa",
-    "blood_vessel": "a blood vessel",
-    "angioinvasion": "angioinvasion",
-    "dcis": "ductal carcinoma in situ",
-    # common QuPath class names
-    "tumour": "tumor tissue",
-    "immune cells": "immune cells",
-    "necrosis": "necrosis",
-    "epidermis": "the epidermis",
-    "dermis": "the dermis",
-}
-
 QUESTION = "This is an H&E-stained histology image with two lettered markers. Which marker lies in {structure}?"
 CHOICES = ("Marker A", "Marker B")
-
-
-def structure_text(name: str) -> str:
-    return STRUCTURE_NAMES.get(name.strip().lower(), name.strip().replace("_", " ").lower())
-
-
-def askable(name: str) -> bool:
-    return name.strip().lower() not in NOT_ASKED
 
 
 def target_letter_index(rng: np.random.Generator) -> int:
     """Which letter (0 = A, 1 = B) the asked structure's marker gets: uniform, seeded."""
     return int(rng.integers(2))
-
-
-def _positive_float(value: object, what: str) -> float | None:
-    if value is None or str(value).strip() == "":
-        return None
-    try:
-        number = float(str(value))
-    except ValueError:
-        number = float("nan")
-    if not (math.isfinite(number) and number > 0):
-        raise RecipeError(f"{what}: mpp {value!r} is not a positive number of microns per pixel")
-    return number
 
 
 class HistologyStructure(Recipe):
@@ -202,79 +114,15 @@ class HistologyStructure(Recipe):
 
     # --- inputs ----------------------------------------------------------------------------
 
-    @staticmethod
-    def _files(item: SourceItem) -> tuple[int, int]:
-        """(image index, annotation index) among the item's files, or SkipItem."""
-        suffixes = [PurePosixPath(f).suffix.lower() for f in item.files]
-        if suffixes[0] in GEOJSON_SUFFIXES:
-            images = [i for i in range(1, len(item.files)) if suffixes[i] in WSI_SUFFIXES]
-            if not images:
-                raise SkipItem("missing_image", f"{item.files[0]}: no slide or image with the same name beside it")
-            if len(images) > 1:
-                names = ", ".join(item.files[i] for i in images)
-                raise SkipItem("ambiguous_image", f"{item.files[0]}: several images could be its slide: {names}")
-            return images[0], 0
-        if suffixes[0] not in WSI_SUFFIXES:
-            raise SkipItem("not_an_image", f"{item.files[0]}: not a slide or image file")
-        notes = [i for i in range(1, len(item.files)) if suffixes[i] in GEOJSON_SUFFIXES | MASK_SUFFIXES]
-        if not notes:
-            raise SkipItem("no_annotation", f"{item.files[0]}: no label mask or GeoJSON annotation found with it")
-        if len(notes) > 1:
-            names = ", ".join(item.files[i] for i in notes)
-            raise SkipItem("ambiguous_annotation", f"{item.files[0]}: several annotations: {names}")
-        return 0, notes[0]
-
-    @staticmethod
-    def _mpp(item: SourceItem, ctx: ItemContext, slide: Slide) -> None:
-        given = _positive_float(item.metadata.get("mpp"), f"{item.files[0]} (labels.csv / metadata)")
-        if given is not None:
-            slide.set_mpp(given, "labels table / metadata column mpp")
-            return
-        if slide.mpp is not None:
-            return
-        default = _positive_float(ctx.params.get("mpp"), "recipe parameter")
-        if default is not None:
-            slide.set_mpp(default, "recipe parameter mpp")
-            return
-        note = f" ({slide.mpp_note})" if slide.mpp_note else ""
-        raise SkipItem(
-            "no_mpp",
-            f"{slide.path.name}: the slide records no microns per pixel{note}; give it as an `mpp` column in "
-            "labels.csv (or, from Python, the recipe parameter mpp in BuildOptions.params) - it is not guessed",
-        )
-
-    @staticmethod
-    def _annotation(item: SourceItem, index: int, data: bytes, slide: Slide) -> Annotation:
-        path = item.path(index)
-        if path.suffix.lower() in GEOJSON_SUFFIXES:
-            return read_geojson(path, data, slide_size=slide.dimensions)
-        palette = item.metadata.get("mask_palette") or None
-        codes = None
-        if not palette and item.metadata.get("label_map"):
-            try:
-                codes = {int(k): str(v) for k, v in json.loads(item.metadata["label_map"]).items()}
-            except (ValueError, TypeError, AttributeError) as exc:
-                raise RecipeError(f"{item.files[index]}: label_map metadata is not a code table: {exc}") from exc
-        if not palette and not codes:
-            raise RecipeError(
-                f"{item.files[index]}: the source defines neither a mask_palette nor a [label_map], so the mask's "
-                "values cannot be named"
-            )
-        mask = read_label_mask(path, data, palette=palette, codes=codes)
-        problem = mask.scale_to(slide.dimensions)
-        if problem:
-            raise SkipItem("mask_mismatch", f"{item.files[index]}: {problem}")
-        return mask
-
     # --- the example -----------------------------------------------------------------------
 
     def build(self, item: SourceItem, ctx: ItemContext) -> Example:
-        image_i, note_i = self._files(item)
+        image_i, note_i = slide_and_annotation(item)
         ctx.record(image_i)
         _, note_bytes = ctx.read_bytes(note_i)
         with open_slide(item.path(image_i)) as slide:
-            self._mpp(item, ctx, slide)
-            annotation = self._annotation(item, note_i, note_bytes, slide)
+            resolve_mpp(item, ctx.params, slide)
+            annotation = open_annotation(item, note_i, note_bytes, slide)
             return self._build(item, ctx, slide, annotation, image_i, note_i)
 
     def _build(
@@ -296,14 +144,27 @@ class HistologyStructure(Recipe):
 
         tissue, _overview = slide_tissue(slide, OVERVIEW_MPP / min(mpp_x, mpp_y), OVERVIEW_MAX_SIDE)
         extent = (tw * tile_mpp / mpp_x, th * tile_mpp / mpp_y)  # tile size in level-0 pixels
-        origins, present = self._screen(annotation, tissue, asked, (w0, h0), extent, tile_mpp / min(mpp_x, mpp_y))
+        scale = tile_mpp / min(mpp_x, mpp_y)  # level-0 pixels per tile pixel
+        origins, present = screen_tiles(
+            annotation, tissue, asked, (w0, h0), extent, scale, MIN_BOUNDARY_PX, MARKER_RADIUS
+        )
         rng = ctx.rng(TASK)
         order = rng.permutation(len(origins))[:MAX_TILE_TRIES] if origins else []
         found = None
         for k in order:
             x0, y0 = origins[int(k)]
             plan = plan_region(slide, x0, y0, tw, th, tile_mpp)
-            found = self._markers(rng, annotation, tissue, asked, plan.box_level0, (th, tw))
+            found = place_class_markers(
+                rng,
+                annotation,
+                tissue,
+                asked,
+                plan.box_level0,
+                (th, tw),
+                MIN_BOUNDARY_PX,
+                MARKER_RADIUS,
+                MIN_SEPARATION_PX,
+            )
             if found is not None:
                 break
         if found is None:
@@ -386,104 +247,3 @@ class HistologyStructure(Recipe):
             modality="histology",
             anatomy=item.metadata.get("anatomy", ""),
         )
-
-    # --- tile screening and marker placement ---------------------------------------------------
-
-    @staticmethod
-    def _screen(
-        annotation: Annotation,
-        tissue: Any,
-        asked: dict[int, str],
-        size: tuple[int, int],
-        extent: tuple[float, float],
-        level0_per_tile_px: float,
-    ) -> tuple[list[tuple[int, int]], list[str]]:
-        """Level-0 origins of grid tiles whose overview shows two asked classes with clean interior,
-        and the names of the classes present on the overview."""
-        mask = tissue.mask
-        d = tissue.downsample
-        oh, ow = mask.shape
-        labels = annotation.sample((0.0, 0.0, ow * d, oh * d), (oh, ow))
-        present = sorted(annotation.classes[int(c)] for c in np.unique(labels) if int(c) in annotation.classes)
-        # Relaxed (0.75) on the coarse overview; the exact test is made at tile resolution.
-        need = 0.75 * MIN_BOUNDARY_PX * level0_per_tile_px / d
-        inset = (MARKER_RADIUS + 2) * level0_per_tile_px / d
-        sums = {}
-        radius = max(0, math.floor(need))
-        structure = disk(radius) if radius else None
-        for code in asked:
-            inside = labels == code
-            if not inside.any():
-                continue
-            # erosion by a disc = "distance to another class >= radius", in one byte per pixel
-            clean = ndimage.binary_erosion(inside, structure, border_value=1) if radius else inside
-            clean &= mask
-            if clean.any():
-                sums[code] = np.pad(clean.astype(np.int32).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-        if len(sums) < 2:
-            return [], present
-        w0, h0 = size
-        ew, eh = extent
-        stride_x, stride_y = ew / 4, eh / 4
-        xs = sorted({round(min(i * stride_x, w0 - ew)) for i in range(int((w0 - ew) // stride_x) + 2)})
-        ys = sorted({round(min(j * stride_y, h0 - eh)) for j in range(int((h0 - eh) // stride_y) + 2)})
-        origins = []
-        for y0 in ys:
-            r0 = max(0, min(oh, math.ceil((y0) / d + inset)))
-            r1 = max(0, min(oh, math.floor((y0 + eh) / d - inset)))
-            if r1 <= r0:
-                continue
-            for x0 in xs:
-                c0 = max(0, min(ow, math.ceil(x0 / d + inset)))
-                c1 = max(0, min(ow, math.floor((x0 + ew) / d - inset)))
-                if c1 <= c0:
-                    continue
-                hits = sum(1 for s in sums.values() if s[r1, c1] - s[r0, c1] - s[r1, c0] + s[r0, c0] > 0)
-                if hits >= 2:
-                    origins.append((max(0, x0), max(0, y0)))
-        return origins, present
-
-    @staticmethod
-    def _markers(
-        rng: np.random.Generator,
-        annotation: Annotation,
-        tissue: Any,
-        asked: dict[int, str],
-        box: tuple[int, int, int, int],
-        shape: tuple[int, int],
-    ) -> tuple[tuple[int, np.ndarray, float], tuple[int, np.ndarray, float]] | None:
-        """Two (class code, (x, y), boundary distance) placements in the tile, or None."""
-        th, tw = shape
-        x0, y0, x1, y1 = box
-        sx, sy = (x1 - x0) / tw, (y1 - y0) / th
-        pad = MIN_BOUNDARY_PX + 1
-        padded_box = (x0 - pad * sx, y0 - pad * sy, x1 + pad * sx, y1 + pad * sy)
-        labels = annotation.sample(padded_box, (th + 2 * pad, tw + 2 * pad))
-        on_tissue = tissue.sample(box, shape)
-        tissue_ok = ndimage.distance_transform_edt(np.pad(on_tissue, 1))[1:-1, 1:-1] >= MARKER_RADIUS
-        allowed: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        for code in sorted(asked):
-            inside = labels == code
-            if not inside[pad:-pad, pad:-pad].any():
-                continue
-            dist = ndimage.distance_transform_edt(inside)[pad:-pad, pad:-pad]
-            ok = (dist >= MIN_BOUNDARY_PX) & tissue_ok
-            if ok.any():
-                allowed[code] = (ok, dist)
-        if len(allowed) < 2:
-            return None
-        pairs = list(combinations(sorted(allowed), 2))
-        a, b = pairs[int(rng.integers(len(pairs)))]
-        for _ in range(20):
-            pa = sample_positions(rng, allowed[a][0], 1, MARKER_RADIUS, 0.0)
-            pb = sample_positions(rng, allowed[b][0], 1, MARKER_RADIUS, 0.0)
-            if pa is None or pb is None:
-                return None
-            pts = np.concatenate([pa, pb])
-            if fits(pts, MARKER_RADIUS, shape, MIN_SEPARATION_PX):
-                pa_i, pb_i = pa[0].astype(int), pb[0].astype(int)
-                return (
-                    (a, pa_i, float(allowed[a][1][pa_i[1], pa_i[0]])),
-                    (b, pb_i, float(allowed[b][1][pb_i[1], pb_i[0]])),
-                )
-        return None

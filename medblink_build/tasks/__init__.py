@@ -1,0 +1,1 @@
+"""Helpers shared by recipes: markers, depth markers, CT windows, masks, age bins, tissue tiles."""
