@@ -441,10 +441,12 @@ def notes_command(old: Path, new: Path, out: Path | None) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["medblink", "blink"]),
+    type=click.Choice(["medblink", "blink", "vlmevalkit", "lmms-eval"]),
     required=True,
     help="medblink: task, question_id, question, answer, image. "
-    "blink: idx, question, sub_task, image_1..image_4, choices, answer '(A)', prompt.",
+    "blink: idx, question, sub_task, image_1..image_4, choices, answer '(A)', prompt. "
+    "vlmevalkit: one multiple-choice TSV (index, image base64, question, A.., answer, category). "
+    "lmms-eval: a task folder (YAML per config, group, utils.py) over BLINK-style parquet.",
 )
 @click.option(
     "--to",

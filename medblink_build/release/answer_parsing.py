@@ -27,6 +27,7 @@ import re
 from collections.abc import Callable, Sequence
 
 from ..questions import LETTERS
+from .lmms_eval_utils import extract_answer_letter
 
 #: VLMEvalKit's `reject_to_answer` list: replies that are a refusal, not a choice.
 REFUSALS = (
@@ -37,7 +38,6 @@ REFUSALS = (
 )
 _PUNCTUATION = str.maketrans({c: " " for c in ".()[],:;!*#{}"})
 _ANSWER_IS = re.compile(r"(?i:(?:correct\s+)?answer\s+is)\s+\**([A-J])\**(?![A-Za-z])")
-_LEADING_LETTER = re.compile(r"[\(\s]*([A-Z])[\)\.\s]*", flags=re.IGNORECASE)
 
 
 _NO_ANSWER = "Z"  # VLMEvalKit's option for "no answer": final, the choice texts are not searched
@@ -77,8 +77,7 @@ def parse_vlmevalkit(reply: str, choices: Sequence[str]) -> str | None:
 
 
 def parse_lmms_eval(reply: str, choices: Sequence[str]) -> str | None:
-    match = _LEADING_LETTER.match(reply.strip())
-    letter = match.group(1).upper() if match else ""
+    letter = extract_answer_letter(reply)  # the exported lmms-eval task's own function
     return letter if letter and letter in LETTERS[: len(choices)] else None
 
 
