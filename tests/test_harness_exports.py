@@ -140,6 +140,7 @@ def test_lmms_eval_task_folder_loads_offline_and_scores_like_blink(release: Path
     group = yaml.safe_load((out / "medblink.yaml").read_text())
     assert group["group"] == "medblink" and group["aggregate_metric_list"] == [{"metric": "medblink_acc"}]
     assert group["task"] == [f"medblink_{c}" for c in source]
+    logged: list[dict[str, Any]] = []
     for config, rows in source.items():
         task = _load_task_yaml(out / f"medblink_{config}.yaml")
         assert task["task"] == f"medblink_{config}" and task["output_type"] == "generate_until"
@@ -168,7 +169,20 @@ def test_lmms_eval_task_folder_loads_offline_and_scores_like_blink(release: Path
             assert right["is_correct"] is True and right["id"] == row["id"] and right["sub_task"] == config
             assert miss["is_correct"] is False and miss["pred_parsed"] == wrong
             results += [right, miss]
+            reply = f"({row['answer']})" if len(logged) % 3 else "The answer is " + row["answer"]
+            saved = {k: v for k, v in doc.items() if not k.startswith("image_")}  # --log_samples drops images
+            scored = task["process_results"](doc, [reply])
+            logged.append(
+                {"doc_id": len(logged), "doc": saved, "resps": [[reply]], "filtered_resps": [reply], **scored}
+            )
         assert metric["aggregation"](results) == 0.5
+    samples = tmp_path / "samples.jsonl"  # lmms-eval's per-task sample logs, concatenated
+    samples.write_text("".join(json.dumps(r) + "\n" for r in logged), encoding="utf-8")
+    code, output = run_cli("score", release, samples, "--json", "--parser", "lmms-eval")
+    assert code == 0, output
+    micro = json.loads(output)["overall"]["micro"]
+    assert micro["n"] == len(logged) and micro["correct"] == sum(r["medblink_acc"]["is_correct"] for r in logged)
+    assert 0 < micro["correct"] < len(logged)  # "The answer is B" reads as T in lmms-eval's BLINK rule
     marker = json.loads((out / "export.json").read_text())
     assert marker["export_format"] == "lmms-eval"
     assert (out / "blink" / "export.json").exists()  # the data folder is a complete `blink` export

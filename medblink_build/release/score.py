@@ -58,7 +58,8 @@ def load_gold(folder: Path) -> list[Gold]:
 
 
 def read_predictions(path: Path) -> dict[str, str | None]:
-    """`id` -> reply, from JSONL (one object a line), JSON (a list of objects, or {id: reply}), CSV or TSV.
+    """`id` -> reply, from JSONL (one object a line, or lmms-eval's logged samples), JSON (a list of objects,
+    or {id: reply}), CSV or TSV (e.g. VLMEvalKit's prediction file of the vlmevalkit export).
 
     A duplicated id is an error: which of two replies counts would be a guess."""
     path = Path(path)
@@ -90,14 +91,24 @@ def read_predictions(path: Path) -> dict[str, str | None]:
         records = [(f"{path}:{n}", r) for n, r in enumerate(reader, start=2)]
     out: dict[str, str | None] = {}
     for where, record in records:
-        if not isinstance(record, dict) or "id" not in record or "prediction" not in record:
-            raise MedblinkError(f"{where}: a prediction needs an `id` and a `prediction`")
-        row_id = str(record["id"])
+        row_id, value = _id_and_reply(record, where)
         if row_id in out:
             raise MedblinkError(f"{where}: a second prediction for {row_id}")
-        value = record["prediction"]
         out[row_id] = "" if value is None else str(value)
     return out
+
+
+def _id_and_reply(record: Any, where: str) -> tuple[str, Any]:
+    """`{id, prediction}`, or a sample lmms-eval logs (`--log_samples`) for the exported task:
+    `doc.idx` is the row id and `filtered_resps` holds the reply."""
+    if isinstance(record, dict) and "id" in record and "prediction" in record:
+        return str(record["id"]), record["prediction"]
+    if isinstance(record, dict) and isinstance(record.get("doc"), dict) and "idx" in record["doc"]:
+        value = record.get("filtered_resps")
+        while isinstance(value, list) and value:
+            value = value[0]
+        return str(record["doc"]["idx"]), value if isinstance(value, str) else None
+    raise MedblinkError(f"{where}: a prediction needs an `id` and a `prediction` (or lmms-eval's `doc.idx`)")
 
 
 def _json(text: str, where: str) -> Any:
