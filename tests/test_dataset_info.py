@@ -74,3 +74,22 @@ def test_datasets_refuses_a_card_whose_counts_do_not_match_the_rows(release: Pat
     (copy / "README.md").write_text("---\n" + head + "---\n" + body, encoding="utf-8")
     with pytest.raises(datasets.exceptions.NonMatchingSplitsSizesError):
         load_config(copy, config)
+
+
+def test_num_bytes_over_several_row_groups_and_shards_is_what_datasets_records(tmp_path: Path) -> None:
+    import datasets
+
+    from medblink_build.output.schema import COLUMN_ORDER
+    from medblink_build.output.shards import ShardWriter
+
+    writer = ShardWriter(tmp_path / "data", max_shard_bytes=3000, rows_per_group=8)
+    for i in range(45):  # 5-6 row groups per shard, several shards
+        row = {name: f"{name}-{i}" * (1 + i % 3) for name in COLUMN_ORDER}
+        row.update(choices=["a", "bb", "ccc"][: 2 + i % 2], images=[{"bytes": bytes(100 + i), "path": f"{i}.png"}])
+        writer.add(row, payload_bytes=100 + i)
+    paths = writer.close()
+    assert len(paths) > 1
+    ds = datasets.load_dataset(
+        "parquet", data_files={"test": [str(p) for p in paths]}, split="test", cache_dir=str(tmp_path / "hf")
+    )
+    assert (writer.rows, writer.nbytes) == (len(ds), ds.info.splits["test"].num_bytes)
