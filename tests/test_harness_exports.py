@@ -95,7 +95,7 @@ def test_a_vlmevalkit_prediction_file_scores_by_id(release: Path, tmp_path: Path
     code, output = run_cli("score", release, pred, "--json")
     assert code == 0, output
     report = json.loads(output)
-    assert report["overall"]["micro"]["correct"] == (len(data) + 1) // 2
+    assert report["overall"]["correct"] == (len(data) + 1) // 2
     assert len(report["unparsed"]) == len(data) // 2 and report["missing"] == [] and report["unknown_ids"] == []
 
 
@@ -180,7 +180,7 @@ def test_lmms_eval_task_folder_loads_offline_and_scores_like_blink(release: Path
     samples.write_text("".join(json.dumps(r) + "\n" for r in logged), encoding="utf-8")
     code, output = run_cli("score", release, samples, "--json", "--parser", "lmms-eval")
     assert code == 0, output
-    micro = json.loads(output)["overall"]["micro"]
+    micro = json.loads(output)["overall"]
     assert micro["n"] == len(logged) and micro["correct"] == sum(r["medblink_acc"]["is_correct"] for r in logged)
     assert 0 < micro["correct"] < len(logged)  # "The answer is B" reads as T in lmms-eval's BLINK rule
     marker = json.loads((out / "export.json").read_text())

@@ -85,7 +85,7 @@ def test_chance_follows_each_rows_choice_count_and_macro_averages_configs() -> N
     report = summarise(judge(gold, {"a1": "A", "a2": "A", "b0": "C"}), {"a1": "A", "a2": "A", "b0": "C"})
     assert report["configs"]["two"]["chance"] == 0.5
     assert report["configs"]["four"]["chance"] == pytest.approx((0.25 + 0.25 + 1 / 3) / 3)
-    micro, macro = report["overall"]["micro"], report["overall"]["macro"]
+    micro, macro = report["overall"], report["overall"]["macro"]
     assert (micro["n"], micro["correct"]) == (5, 2)
     assert micro["chance"] == pytest.approx((0.5 + 0.5 + 0.25 + 0.25 + 1 / 3) / 5)
     assert macro["accuracy"] == pytest.approx((1 / 2 + 1 / 3) / 2)
@@ -121,7 +121,7 @@ def test_score_cli_counts_every_row_and_lists_what_counted_wrong(release: Path, 
     code, output = run_cli("score", release, preds, "--json")
     assert code == 0, output
     report = json.loads(output)
-    micro = report["overall"]["micro"]
+    micro = report["overall"]
     assert (micro["n"], micro["correct"]) == (8, 4)
     assert micro["ci95"] == pytest.approx(wilson(4, 8))
     assert micro["chance"] == 0.25  # every orientation question has four choices
@@ -150,12 +150,12 @@ def test_score_reads_csv_and_compares_two_models(release: Path, tmp_path: Path) 
     code, output = run_cli("score", release, path, "--json", "--compare", other)
     assert code == 0, output
     report = json.loads(output)
-    assert report["overall"]["micro"]["accuracy"] == 1.0
+    assert report["overall"]["accuracy"] == 1.0
     n_a = sum(g.answer == "A" for g in gold)
     paired = report["compare"]["paired"]["overall"]
     assert (paired["both_correct"], paired["only_first"], paired["only_second"]) == (n_a, 8 - n_a, 0)
     assert paired["p_value"] == pytest.approx(2 * 0.5 ** (8 - n_a))
-    letters = report["compare"]["other"]["overall"]["micro"]["letters"]
+    letters = report["compare"]["other"]["overall"]["letters"]
     assert letters["A"]["predicted"] == 8 and letters["A"]["gold"] == n_a  # the letter bias shows
 
 

@@ -177,8 +177,8 @@ def summarise(outcomes: Sequence[Outcome], predictions: Mapping[str, str | None]
     known = {o.gold.id for o in outcomes}
     return {
         "configs": configs,
-        "overall": {
-            "micro": _stats(outcomes),
+        "overall": {  # micro: every row counts once; macro: the mean over configs (lmms-eval's group score)
+            **_stats(outcomes),
             "macro": {
                 "configs": len(scored),
                 "accuracy": sum(c["accuracy"] for c in scored) / len(scored) if scored else None,
@@ -248,7 +248,7 @@ def _listing(title: str, items: Sequence[str], limit: int = 20) -> list[str]:
 def _table(report: Mapping[str, Any]) -> list[str]:
     width = max([len(c) for c in report["configs"]] + [len("overall (micro)")])
     lines = [f"{'config':{width}s} {'n':>5s} {'correct':>7s} {'accuracy':>8s}  {'95 % CI':14s} {'chance':>7s}"]
-    rows = [*report["configs"].items(), ("overall (micro)", report["overall"]["micro"])]
+    rows = [*report["configs"].items(), ("overall (micro)", report["overall"])]
     for name, s in rows:
         lines.append(
             f"{name:{width}s} {s['n']:5d} {s['correct']:7d} {_pct(s['accuracy']):>8s}  {_ci(s['ci95']):14s} "
@@ -265,7 +265,7 @@ def _table(report: Mapping[str, Any]) -> list[str]:
 def render_text(report: Mapping[str, Any]) -> str:
     """The report for a terminal: the table, letter bias, and every row that counted as wrong unseen."""
     lines = [f"{report['predictions']} (parser: {report['parser']})", *_table(report)]
-    letters = report["overall"]["micro"]["letters"]
+    letters = report["overall"]["letters"]
     bias = ", ".join(f"{k} {v['predicted']}/{v['gold']}" for k, v in letters.items())
     lines.append(f"answer letters, predicted / gold: {bias}")
     lines += _listing("missing predictions, counted wrong", report["missing"])
