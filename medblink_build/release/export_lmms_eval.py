@@ -31,12 +31,9 @@ from typing import Any
 
 import yaml
 
-from ..errors import OutputError
 from ..output.shards import SPLIT
-from .exports import EXPORT_FORMAT, EXPORT_MARKER, ExportSummary, export
-from .harness_marker import file_record, write_marker
-from .staging import StagedFolder, check_outside
-from .verify import load_manifest
+from .exports import ExportSummary, export
+from .harness_export import exportable_manifest, file_record, staged_export, write_marker
 
 GROUP = "medblink"
 METRIC = "medblink_acc"
@@ -71,13 +68,10 @@ def task_name(config: str) -> str:
 
 def export_lmms_eval(folder: Path, out: Path) -> ExportSummary:
     folder = Path(folder)
-    manifest, _ = load_manifest(folder)
-    if not manifest["configs"]:
-        raise OutputError(f"{folder}: the release has no task configs to export")
-    check_outside(folder, out, "the export folder")
+    manifest = exportable_manifest(folder, out)
     final = Path(os.path.abspath(out))
     summary = ExportSummary(Path(out), "lmms-eval")
-    with StagedFolder(Path(out), EXPORT_MARKER, EXPORT_FORMAT, "export") as staging:
+    with staged_export(out) as staging:
         data = export(folder, "blink", staging / DATA)  # the BLINK columns lmms-eval's BLINK task reads
         summary.counts.update(data.counts)
         files: dict[str, Any] = {}

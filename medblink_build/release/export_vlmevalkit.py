@@ -29,10 +29,9 @@ from typing import Any
 
 from ..errors import OutputError
 from ..questions import LETTERS
-from .exports import EXPORT_FORMAT, EXPORT_MARKER, ExportSummary
-from .harness_marker import file_record, write_marker
-from .staging import StagedFolder, check_outside
-from .verify import iter_rows, load_manifest
+from .exports import ExportSummary
+from .harness_export import exportable_manifest, file_record, staged_export, write_marker
+from .verify import iter_rows
 
 TSV_NAME = "MedBLINK.tsv"
 
@@ -50,10 +49,7 @@ def _image_field(images: list[dict[str, Any]]) -> str:
 
 def export_vlmevalkit(folder: Path, out: Path) -> ExportSummary:
     folder = Path(folder)
-    manifest, _ = load_manifest(folder)
-    if not manifest["configs"]:
-        raise OutputError(f"{folder}: the release has no task configs to export")
-    check_outside(folder, out, "the export folder")
+    manifest = exportable_manifest(folder, out)
     width = max(
         len(row["choices"])
         for info in manifest["configs"].values()
@@ -61,7 +57,7 @@ def export_vlmevalkit(folder: Path, out: Path) -> ExportSummary:
     )
     header = ["index", "image", "question", *LETTERS[:width], "answer", "category", "id"]
     summary = ExportSummary(Path(out), "vlmevalkit")
-    with StagedFolder(Path(out), EXPORT_MARKER, EXPORT_FORMAT, "export") as staging:
+    with staged_export(out) as staging:
         tsv = staging / TSV_NAME
         with tsv.open("w", encoding="utf-8", newline="") as f:
             writer = csv.writer(f, delimiter="\t", lineterminator="\n")

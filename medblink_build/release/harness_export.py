@@ -1,6 +1,6 @@
-"""The `export.json` of the harness exports (VLMEvalKit, lmms-eval): what was exported from which release.
-
-It is also the marker by which a later export recognises a folder it may replace.
+"""What the harness exports (VLMEvalKit, lmms-eval) share: the release check, the staged folder and
+`export.json` (what was exported from which release; also the marker by which a later export
+recognises a folder it may replace), all as the dataset exports of `exports.py` do them.
 """
 
 from __future__ import annotations
@@ -11,9 +11,26 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..errors import OutputError
 from ..hashing import sha256_file
-from ..output.folder import MANIFEST_NAME
+from ..output.folder import MANIFEST_NAME, StagedOutput
 from .exports import EXPORT_FORMAT, EXPORT_MARKER
+from .staging import StagedFolder, check_outside
+from .verify import load_manifest
+
+
+def exportable_manifest(folder: Path, out: Path) -> dict[str, Any]:
+    """The release's manifest, once it is known to have configs and OUT to lie outside it."""
+    manifest, _ = load_manifest(folder)
+    if not manifest["configs"]:
+        raise OutputError(f"{folder}: the release has no task configs to export")
+    check_outside(folder, out, "the export folder")
+    return manifest
+
+
+def staged_export(out: Path) -> StagedOutput:
+    """`with staged_export(out) as staging:` write into staging; it replaces OUT (a previous export) on success."""
+    return StagedFolder(Path(out), EXPORT_MARKER, EXPORT_FORMAT, "export")
 
 
 def write_marker(
