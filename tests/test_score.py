@@ -173,3 +173,8 @@ def test_bad_prediction_files_fail_with_one_line(release: Path, tmp_path: Path) 
         read_predictions(nocol)
     with pytest.raises(MedblinkError, match=r"predictions must be \.jsonl"):
         read_predictions(tmp_path / "p.xlsx")
+    as_object = tmp_path / "p.json"
+    as_object.write_text(json.dumps({"x": "B", "y": None}), encoding="utf-8")
+    assert read_predictions(as_object) == {"x": "B", "y": ""}  # a null reply is a reply that parses to nothing
+    code, output = run_cli("score", tmp_path, as_object)
+    assert code != 0 and "not a medblink-build output" in output and len(output.strip().splitlines()) == 1
