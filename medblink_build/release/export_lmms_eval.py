@@ -19,8 +19,10 @@ DIR/
 ```
 
 `datasets.load_dataset("parquet", data_files=...)` reads local files, so the task runs offline.
-The paths are absolute because lmms-eval resolves `data_files` against the working directory: run
-the export again after moving the folder.
+The paths are absolute: lmms-eval before 5bd8fbc9 (July 2026) leaves relative `data_files` to
+`datasets`, which reads them from the working directory, and later versions resolve them against the
+YAML's folder only when they name an existing file (not a shard pattern). Absolute paths work with
+both; run the export again after moving the folder.
 """
 
 from __future__ import annotations
