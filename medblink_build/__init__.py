@@ -1,3 +1,3 @@
 """medblink-build: regenerate and extend the MedBLINK medical perception benchmark from raw sources."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -441,10 +441,12 @@ def notes_command(old: Path, new: Path, out: Path | None) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["medblink", "blink"]),
+    type=click.Choice(["medblink", "blink", "vlmevalkit", "lmms-eval"]),
     required=True,
     help="medblink: task, question_id, question, answer, image. "
-    "blink: idx, question, sub_task, image_1..image_4, choices, answer '(A)', prompt.",
+    "blink: idx, question, sub_task, image_1..image_4, choices, answer '(A)', prompt. "
+    "vlmevalkit: one multiple-choice TSV (index, image base64, question, A.., answer, category). "
+    "lmms-eval: a task folder (YAML per config, group, utils.py) over BLINK-style parquet.",
 )
 @click.option(
     "--to",
@@ -465,6 +467,35 @@ def export_command(out: Path, fmt: str, dest: Path) -> None:
     click.echo(f"wrote {fmt} export of {out} to {summary.out}: {written}")
     for config, n in summary.dropped_images.items():
         click.echo(f"note: {config} {n} row(s) with more than one image keep only the first (blink keeps up to 4)")
+
+
+@main.command("score")
+@click.argument("out", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("predictions", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--compare",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A second model's predictions: paired counts and an exact McNemar test.",
+)
+@click.option(
+    "--parser",
+    type=click.Choice(["vlmevalkit", "lmms-eval"]),
+    default="vlmevalkit",
+    show_default=True,
+    help="How a reply becomes a letter: VLMEvalKit's can_infer (letter, '(B)', 'B.', answer text, 'answer is B') "
+    "or lmms-eval's BLINK rule (the reply's first letter).",
+)
+def score_command(out: Path, predictions: Path, as_json: bool, compare: Path | None, parser: str) -> None:
+    """Score PREDICTIONS (JSONL/JSON/CSV/TSV with `id` and `prediction`) on release OUT."""
+    from .release.score import render_text, score
+
+    try:
+        report = score(out, predictions, parser=parser, compare=compare)
+    except MedblinkError as exc:
+        raise _fail(exc) from exc
+    click.echo(json.dumps(report, indent=1, ensure_ascii=False) if as_json else render_text(report), nl=as_json)
 
 
 @main.command("preview")

@@ -22,6 +22,7 @@ COLUMNS = {
     "question",
     "choices",
     "answer",
+    "answer_text",
     "images",
     "prompt",
     "modality",
@@ -89,7 +90,7 @@ def test_answer_is_derived_from_the_applied_transform(built: Path, xray_source: 
             # The last transform is the question's rotation, and the answer names it.
             assert prov["transforms"][-1] == {"name": "dihedral", "params": {"element": label["rotation"]}}
             answer_text = row["choices"]["ABCD".index(row["answer"])]
-            assert answer_text == ROTATIONS[label["rotation"]]
+            assert answer_text == ROTATIONS[label["rotation"]] == row["answer_text"]
             checked += 1
     assert checked >= 10
 

@@ -91,7 +91,9 @@ def test_exports_are_byte_identical_when_repeated(release: Path, tmp_path: Path)
 
 
 def test_export_refuses_bad_formats_foreign_folders_and_the_release_itself(release: Path, tmp_path: Path) -> None:
-    with pytest.raises(MedblinkError, match="unknown export format 'vqa'; valid: medblink, blink"):
+    with pytest.raises(
+        MedblinkError, match="unknown export format 'vqa'; valid: medblink, blink, vlmevalkit, lmms-eval"
+    ):
         export(release, "vqa", tmp_path / "x")
     foreign = tmp_path / "foreign"
     foreign.mkdir()

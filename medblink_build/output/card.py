@@ -13,6 +13,7 @@ import yaml
 
 from ..manifests import Manifest
 from ..recipe import TaskInfo
+from .schema import hub_yaml_features
 from .shards import SPLIT
 
 _HF_LICENSES = {
@@ -58,6 +59,24 @@ def _size_category(n: int) -> str:
     return "n<1K" if n < 1000 else "1K<n<10K" if n < 10_000 else "10K<n<100K" if n < 100_000 else "100K<n<1M"
 
 
+def dataset_info(
+    configs: Sequence[str], counts: Mapping[str, int], sizes: Mapping[str, Mapping[str, int]]
+) -> list[dict[str, Any]]:
+    """The card's `dataset_info`: per config the features and the split's size, which `datasets`
+    checks against what it loads (a wrong `num_examples` is a NonMatchingSplitsSizesError).
+    `sizes[config]`: `num_bytes` (Arrow bytes of the rows) and `download_size` (parquet bytes)."""
+    return [
+        {
+            "config_name": c,
+            "features": hub_yaml_features(),
+            "splits": [{"name": SPLIT, "num_bytes": sizes[c]["num_bytes"], "num_examples": counts[c]}],
+            "download_size": sizes[c]["download_size"],
+            "dataset_size": sizes[c]["num_bytes"],
+        }
+        for c in configs
+    ]
+
+
 def render_card(
     *,
     tasks: Sequence[TaskInfo],
@@ -72,9 +91,11 @@ def render_card(
     skipped: Mapping[str, int],
     licenses: Mapping[str, Mapping[str, Any]] | None = None,
     release: Mapping[str, Any] | None = None,
+    sizes: Mapping[str, Mapping[str, int]] | None = None,
 ) -> str:
     """`licenses`: per config, the `config_license` values (license, non_commercial, redistributable);
-    `release`: the release record of a `build` (version, expected counts, missing tasks)."""
+    `release`: the release record of a `build` (version, expected counts, missing tasks);
+    `sizes`: per config, `num_bytes` and `download_size` for `dataset_info`."""
     licenses = licenses or {}
     written = [t for t in tasks if counts.get(t.task_id, 0) > 0]
     header: dict[str, Any] = {
@@ -89,6 +110,8 @@ def render_card(
             for t in written
         ],
     }
+    if sizes:
+        header["dataset_info"] = dataset_info([t.task_id for t in written], counts, sizes)
     lines = ["---", yaml.safe_dump(header, sort_keys=False, allow_unicode=True).rstrip(), "---", ""]
     title = "MedBLINK — sample build" if sample else "MedBLINK — rebuilt with medblink-build"
     lines += [f"# {title}", ""]

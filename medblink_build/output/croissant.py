@@ -100,6 +100,7 @@ COLUMN_DESCRIPTIONS = {
     "question": "The question text.",
     "choices": "The answer choices, in the order lettered A, B, ...",
     "answer": "The correct letter (A, B, ...); letters are balanced per config by a seeded plan.",
+    "answer_text": "The text of the correct choice (the choice the answer letter names).",
     "images": "The image(s) shown with the question: 8-bit PNG.",
     "prompt": "Question, lettered choices and the answer instruction, as given to a model.",
     "modality": "Imaging modality, e.g. X-ray, CT.",

@@ -13,7 +13,7 @@ from .. import __version__
 from ..hashing import sha256_file
 from ..manifests import Manifest
 from ..model import Example, Skipped
-from ..questions import LETTERS, LetterPlanner, finalize
+from ..questions import LetterPlanner, finalize
 from ..recipe import TaskInfo
 from .card import render_card
 from .folder import MANIFEST_NAME, OUTPUT_FORMAT
@@ -90,7 +90,7 @@ class DatasetWriter:
         payload = sum(len(b) for b in example.images) + len(row["provenance"]) + len(row["label"])
         state.shards.add(row, payload)
         state.letters[final.answer] += 1
-        state.answers[final.choices[LETTERS.index(final.answer)]] += 1
+        state.answers[row["answer_text"]] += 1
         state.sources.add(manifest.id)
         state.digests.append([row["id"], row_digest(row)])
         self.sources[manifest.id] = manifest
@@ -128,6 +128,7 @@ class DatasetWriter:
                 "sources": [m.id for m in used],
                 **config_license(used),
                 "rows": state.shards.rows,
+                "num_bytes": state.shards.nbytes,
                 "answer_letters": dict(sorted(state.letters.items())),
                 "answer_texts": dict(sorted(state.answers.items())),
                 "files": [
@@ -175,6 +176,10 @@ class DatasetWriter:
                 for task, info in configs.items()
             },
             release=self.release,
+            sizes={
+                task: {"num_bytes": info["num_bytes"], "download_size": sum(f["bytes"] for f in info["files"])}
+                for task, info in configs.items()
+            },
         )
         (self.root / "README.md").write_text(card, encoding="utf-8")
         (self.root / MANIFEST_NAME).write_text(

@@ -9,7 +9,7 @@ from typing import Any
 from .. import __version__
 from ..manifests import Manifest
 from ..model import Example
-from ..questions import FinalQuestion
+from ..questions import LETTERS, FinalQuestion
 from ..seeding import stable_hash
 
 TOOL_NAME = "medblink-build"
@@ -51,6 +51,7 @@ def make_row(
         "question": final.text,
         "choices": list(final.choices),
         "answer": final.answer,
+        "answer_text": final.choices[LETTERS.index(final.answer)],
         "images": [{"bytes": b, "path": f"{row_id}-{i}.png"} for i, b in enumerate(example.images)],
         "prompt": final.prompt,
         "modality": example.modality or manifest.modality,

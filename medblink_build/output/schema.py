@@ -16,6 +16,7 @@ STRING_COLUMNS = (
     "task",
     "question",
     "answer",
+    "answer_text",
     "prompt",
     "modality",
     "anatomy",
@@ -31,6 +32,7 @@ COLUMN_ORDER = (
     "question",
     "choices",
     "answer",
+    "answer_text",
     "images",
     "prompt",
     "modality",
@@ -53,6 +55,18 @@ _HF_FEATURES = {
     )
     for name in COLUMN_ORDER
 }
+
+
+def hub_yaml_features() -> list[dict[str, str]]:
+    """The columns as a dataset card's `dataset_info.features` list (the form `datasets` writes and reads)."""
+    return [
+        {"name": name, "list": "string"}
+        if name == "choices"
+        else {"name": name, "list": "image"}
+        if name == "images"
+        else {"name": name, "dtype": "string"}
+        for name in COLUMN_ORDER
+    ]
 
 
 def row_schema() -> pa.Schema:

@@ -35,6 +35,7 @@ class ShardWriter:
         self._shard_bytes = 0
         self._parts: list[Path] = []
         self.rows = 0
+        self.nbytes = 0  # Arrow bytes of the rows: what `datasets` records as the split's num_bytes
 
     def _open(self) -> pq.ParquetWriter:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -59,7 +60,9 @@ class ShardWriter:
 
     def _flush(self) -> None:
         if self._buffer and self._writer is not None:
-            self._writer.write_table(pa.Table.from_pylist(self._buffer, schema=self.schema))
+            table = pa.Table.from_pylist(self._buffer, schema=self.schema)
+            self.nbytes += table.nbytes
+            self._writer.write_table(table)
             self._buffer = []
 
     def close(self) -> list[Path]:

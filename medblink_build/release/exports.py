@@ -153,10 +153,25 @@ class _ExportShards(ShardWriter):
         self.schema = schema
 
 
+#: Exports for evaluation harnesses, each in its own module: not dataset folders but a harness's input.
+HARNESS_FORMATS = ("vlmevalkit", "lmms-eval")
+EXPORT_FORMATS = (*FORMATS, *HARNESS_FORMATS)
+
+
+def _harness_export(folder: Path, fmt: str, out: Path) -> ExportSummary:
+    from .export_lmms_eval import export_lmms_eval
+    from .export_vlmevalkit import export_vlmevalkit
+
+    return {"vlmevalkit": export_vlmevalkit, "lmms-eval": export_lmms_eval}[fmt](folder, out)
+
+
 def export(folder: Path, fmt: str, out: Path) -> ExportSummary:
-    """Write release FOLDER as a Hub-ready folder OUT in format FMT ("medblink" or "blink")."""
+    """Write release FOLDER as a Hub-ready folder OUT in format FMT ("medblink" or "blink"), or as a
+    harness's input (`HARNESS_FORMATS`)."""
+    if fmt in HARNESS_FORMATS:
+        return _harness_export(folder, fmt, out)
     if fmt not in FORMATS:
-        raise MedblinkError(f"unknown export format {fmt!r}; valid: {', '.join(FORMATS)}")
+        raise MedblinkError(f"unknown export format {fmt!r}; valid: {', '.join(EXPORT_FORMATS)}")
     spec = FORMATS[fmt]
     folder = Path(folder)
     manifest, _ = load_manifest(folder)

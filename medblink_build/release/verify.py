@@ -58,11 +58,11 @@ def load_manifest(folder_or_file: Path) -> tuple[dict[str, Any], Path | None]:
     return manifest, (folder_or_file if folder_or_file.is_dir() else None)
 
 
-def iter_rows(folder: Path, config_info: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Rows of one config in manifest order, one record batch in memory at a time."""
+def iter_rows(folder: Path, config_info: dict[str, Any], columns: list[str] | None = None) -> Iterator[dict[str, Any]]:
+    """Rows of one config in manifest order, one record batch in memory at a time (only `columns` if given)."""
     for entry in config_info["files"]:
         parquet = pq.ParquetFile(folder / entry["path"])
-        for batch in parquet.iter_batches(batch_size=64):
+        for batch in parquet.iter_batches(batch_size=64, columns=columns):
             yield from batch.to_pylist()
 
 
