@@ -373,6 +373,7 @@ class Enhancement(Recipe):
         pixels = hu
         for t in transforms:
             pixels = apply(t, pixels)
+        ctx.check_image(pixels)  # e.g. a slice all air or all one value in the window: degenerate_image
         return Example(
             task=TASK,
             key=item.key,
