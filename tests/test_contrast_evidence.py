@@ -143,3 +143,17 @@ def test_oral_contrast_alone_is_not_intravenous_evidence() -> None:
     assert "BARIUM" not in info.value.detail and "ORAL" not in info.value.detail
     got, _phase, _reasons = evidence_from_tags({"ContrastBolusAgent": "ORAL", "ContrastBolusRoute": "IV"})
     assert got is True  # oral plus an intravenous route: IV contrast was given
+
+
+def test_malformed_contrast_sequences_are_no_evidence_not_a_crash() -> None:
+    from pydicom.dataelem import RawDataElement
+    from pydicom.tag import Tag
+
+    from medblink_build.readers.dicom_contrast import contrast_attributes
+
+    ds = pydicom.Dataset()
+    for tag, vr, value in ((0x00180012, "UN", b"\x01\x02\x03\x04"), (0x52009229, "LO", b"not a sequence")):
+        # as a file stores them: ContrastBolusAgentSequence unparsable UN, SharedFunctionalGroups with a wrong VR
+        ds[tag] = RawDataElement(Tag(tag), vr, len(value), value, 0, True, True)
+    facts = contrast_attributes(ds)
+    assert facts.get("ContrastBolusAgentSequence", []) == [] and "ContrastBolusUsage" not in facts

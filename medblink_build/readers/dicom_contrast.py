@@ -32,8 +32,25 @@ def _code(item: Any) -> dict[str, str]:
     }
 
 
+def _items(seq: Any) -> list[Any]:
+    """The dataset items of a sequence value; anything else (an unparsed UN value, text) gives none."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    if not isinstance(seq, (Sequence, list)):
+        return []
+    return [item for item in seq if isinstance(item, Dataset)]
+
+
+def _seq(ds: Any, keyword: str) -> list[Any]:
+    try:
+        return _items(ds.get(keyword)) if ds is not None else []
+    except Exception:  # a malformed element pydicom cannot convert: no evidence, never a crash
+        return []
+
+
 def _codes(seq: Any) -> list[dict[str, str]]:
-    return [_code(item) for item in seq or []]
+    return [_code(item) for item in _items(seq)]
 
 
 def _meanings(seq: Any) -> list[str]:
@@ -50,16 +67,14 @@ def _cs(item: Any, keyword: str) -> str | None:
 
 def _group_items(group: Any, keyword: str) -> list[Any]:
     """Items of macro `keyword` in one functional-groups item (empty when absent)."""
-    if group is None or keyword not in group:
-        return []
-    return list(group[keyword].value or [])
+    return _seq(group, keyword)
 
 
 def _frame_groups(ds: Any) -> list[tuple[Any, Any]]:
     """(per-frame item or None, shared item or None) for each frame; one pair for a legacy file."""
-    shared_seq = ds.get("SharedFunctionalGroupsSequence")
+    shared_seq = _seq(ds, "SharedFunctionalGroupsSequence")
     shared = shared_seq[0] if shared_seq else None
-    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    per_frame = _seq(ds, "PerFrameFunctionalGroupsSequence")
     if per_frame:
         return [(per, shared) for per in per_frame]
     return [(None, shared)] if shared is not None else []
@@ -76,7 +91,7 @@ def contrast_attributes(ds: Any) -> dict[str, Any]:
     if "ContrastBolusIngredient" in ds:
         out["ContrastBolusIngredient"] = str(ds.ContrastBolusIngredient or "").strip().upper()
     agents = []
-    for item in ds.get("ContrastBolusAgentSequence") or []:
+    for item in _seq(ds, "ContrastBolusAgentSequence"):
         agent = _code(item)
         agent["agent_number"] = str(item.get("ContrastBolusAgentNumber", "") or "")
         agent["routes"] = [
@@ -111,7 +126,8 @@ def contrast_attributes(ds: Any) -> dict[str, Any]:
             for item in _frame_macro(per, shared, keyword):
                 value = item.get("FrameType")
                 if value:
-                    frame_types[str(value[0] if not isinstance(value, str) else value.split("\\")[0]).upper()] += 1
+                    first = value if isinstance(value, str) else value[0]
+                    frame_types[str(first).split("\\")[0].strip().upper()] += 1
     if usage:
         out["ContrastBolusUsage"] = {
             "frames": len(frames),
