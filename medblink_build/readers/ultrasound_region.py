@@ -10,14 +10,21 @@ Three steps, each usable alone:
    as cysts or heart chambers lie inside the area), then trimmed to the convex hull of its echo
    pixels so its edge is the true edge. Colour pixels (Doppler, colour bars, logos) never seed it.
    Within a DICOM region box the search is confined to the box.
-2. `fit_probe_geometry`: linear or sector. The lateral edges of the echo pixels' convex hull (which
-   bridges dents: dropout, colour bars over an edge) are fitted with straight lines, outliers
-   rejected (bumps: text or arrows touching an edge), on rows 8-45 % down the area (above where a
-   sector's bottom arc starts): parallel vertical edges mean a linear probe, diverging ones a sector
-   whose apex is their intersection (for a curvilinear probe the virtual apex above the transducer
-   face). A DICOM TransducerType, when present, must agree with the pixels. A DICOM reference pixel
-   with physical value (0, 0) lying at or above the fan's top is taken as the apex when it agrees
-   with the fitted one.
+2. `fit_probe_geometry`: linear or sector, from what is stated first: DICOM TransducerType, else
+   the probe model named in TransducerData (L12-5 linear; C5-1, S5-1, P4-2 sector), else the
+   source's `probe` metadata; a DICOM region whose rectangle the imaging area fills to both sides
+   and its top is a linear probe's image. The pixels confirm (a stated kind they contradict is
+   unclear) or, when nothing is stated, decide: the lateral edges are fitted by total least squares
+   with outliers rejected (bumps: text or arrows touching an edge), their angles from the vertical
+   taken modulo pi (a line fitted "upwards", at -pi, is vertical), on the rows 8-45 % down the area
+   and then on bands nearer the top (where a phased-array fan is filled with echo to its edges),
+   traced both along the echo's convex hull (bridges dents where an overlay covers the edge, never
+   chords across dark tissue) and along the area's own row extents. Parallel vertical edges mean a
+   linear probe, diverging ones a sector whose apex is their intersection (for a curvilinear probe
+   the virtual apex above the transducer face), within 3 area heights. An area reaching the sides
+   of the frame or of its region shows the crop, not the probe: unclear unless stated. A DICOM
+   reference pixel with physical value (0, 0) lying at or above the fan's top is taken as the apex
+   when it agrees with the fitted one.
 3. Annotations: bright or colour components outside the area (text, rulers, colour bars, logos)
    and small near-white components inside it (calipers, cursors). Markers must avoid all of them.
 
@@ -297,10 +304,6 @@ class _EdgeFit:
     residual: float
     note: str
     flat_top: bool = False  # (fills only) the area's first rows span the whole box: a rectangle
-
-    @property
-    def slopes(self) -> tuple[float, float]:
-        return math.tan(self.angles[0]), math.tan(self.angles[1])
 
 
 def edge_angle(dx: float, dy: float) -> float:
