@@ -297,7 +297,7 @@ def derived_reason(meta: dict[str, Any]) -> str | None:
     image_type = meta.get("ImageType")
     first = image_type[0] if isinstance(image_type, list) and image_type else image_type
     if isinstance(first, str) and first.strip().upper() == "DERIVED":
-        return "ImageType value 1 is DERIVED (e.g. a perfusion map, MPR or MIP), not an acquired image"
+        return "ImageType value 1 is DERIVED (a parametric map, reformat or projection), not an acquired image"
     if "DERIVED" in (meta.get("FrameTypeValue1") or []):
         return "FrameType value 1 of the functional groups is DERIVED, not an acquired image"
     return None

@@ -157,3 +157,22 @@ def test_malformed_contrast_sequences_are_no_evidence_not_a_crash() -> None:
         ds[tag] = RawDataElement(Tag(tag), vr, len(value), value, 0, True, True)
     facts = contrast_attributes(ds)
     assert facts.get("ContrastBolusAgentSequence", []) == [] and "ContrastBolusUsage" not in facts
+
+
+def test_build_records_the_real_perfusion_map_as_a_derived_skip(tmp_path: Path) -> None:
+    import shutil
+
+    from tests.conftest import run_cli
+
+    src = tmp_path / "ect"
+    src.mkdir()
+    shutil.copy(ECT, src / "eCT_Supplemental.dcm")
+    (src / "source.toml").write_text(
+        'id = "ect"\nname = "eCT"\nlicense = "MIT"\naccess = "open"\nhomepage = "x"\ncitation = "pydicom-data"\n'
+        'how_to_obtain = "pydicom-data"\nmodality = "CT"\nanatomy = "head"\n[layout]\nitem = "file"\n'
+    )
+    code, output = run_cli("recipe", "enhancement", "--source", src, "--out", tmp_path / "out", "--quiet")
+    assert code == 0, output
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    reasons = {s["key"].rsplit("/", 1)[-1]: s["reason"] for s in manifest["skipped"]["items"]}
+    assert reasons == {"eCT_Supplemental.dcm": "derived_image"}  # recorded, with its reason
