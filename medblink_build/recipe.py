@@ -97,7 +97,8 @@ class ItemContext:
 
         An image whose header says BurnedInAnnotation = YES may carry identifying text in its
         pixels: it is skipped (`burned_in_annotation`) unless the recipe passes burned_in="keep"
-        because it crops to a region that excludes such text (and records that it did).
+        because it crops to a region that excludes such text (and records that it did). A
+        degenerate image (tiny, a strip, constant) is skipped (`degenerate_image`).
         """
         from .readers import read_image
 
@@ -107,7 +108,19 @@ class ItemContext:
             from .errors import SkipItem
 
             raise SkipItem("burned_in_annotation", f"{self.item.files[index]}: BurnedInAnnotation = YES")
+        self.check_image(image.pixels, index)
         return image
+
+    def check_image(self, pixels: np.ndarray, index: int = 0) -> None:
+        """Skip (`degenerate_image`) an image too small, a strip or (nearly) constant: see
+        `readers.degenerate`. `read_image` calls it; recipes that decode otherwise call it too."""
+        from .readers.degenerate import degenerate_reason
+
+        reason = degenerate_reason(pixels)
+        if reason is not None:
+            from .errors import SkipItem
+
+            raise SkipItem("degenerate_image", f"{self.item.files[index]}: {reason}")
 
 
 class Recipe:

@@ -16,6 +16,10 @@ Markers go only where the label is certain:
 - centres are at least MIN_SEPARATION_RADII marker radii apart (discs never overlap) and clear of
   the border. 2-4 markers (seeded); fewer are tried when that many do not fit; a frame where even two
   do not fit is skipped with the reason. The label is the ordering of the measured depths.
+
+A depth map that is a colour rendering (viridis/jet PNG, 8-bit RGB or palette) is not metric depth:
+skipped (`depth_not_metric`). Degenerate frames (tiny, strips, constant) are skipped by
+`ItemContext.read_image` (`degenerate_image`).
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from medblink_build.encode import png_bytes
 from medblink_build.errors import RecipeError, SkipItem
 from medblink_build.markers import Marker, draw_markers, marker_radius
 from medblink_build.model import Example, SourceItem
-from medblink_build.readers.depth_map import DepthMap, DepthScale, read_depth_map
+from medblink_build.readers.depth_map import DepthMap, DepthNotMetric, DepthScale, read_depth_map
 from medblink_build.recipe import ItemContext, Recipe, TaskInfo
 from medblink_build.transforms import Transform, apply, resize_to_fit
 
@@ -140,7 +144,7 @@ def _unambiguous(discs: list[tuple[float, float, float]]) -> bool:
 
 class VisualDepth(Recipe):
     name = "visual-depth"
-    version = "1.0.0"
+    version = "1.1.0"  # 1.1.0: colour renderings of depth skipped (depth_not_metric); degenerate frames skipped
     description = (
         "Two to four lettered markers (seeded) are drawn on an endoscopic frame where its depth map is valid "
         f"and smooth (no neighbouring depth pixels differing by more than {EDGE_JUMP:.0%} within the marker's "
@@ -151,7 +155,8 @@ class VisualDepth(Recipe):
         "non-overlapping depth ranges. The question asks for the closest or the farthest marker (seeded); "
         "the answer is read from the depth map. The answer letter is drawn uniformly among the markers. "
         f"Images are resized to at most {MAX_SIDE} px on the longer side. Frames without such a placement, "
-        "with a depth map of another size, or with no valid depth are skipped with the reason."
+        "with a depth map of another size, with no valid depth, or whose depth map is a colour rendering (not metric) "
+        "are skipped with the reason."
     )
     tasks = (
         TaskInfo(
@@ -169,7 +174,10 @@ class VisualDepth(Recipe):
         scale, channel = _scale(item)
         frame = ctx.read_image(0)
         path, data = ctx.read_bytes(depth_index)
-        depth = read_depth_map(path, data, scale=scale, channel=channel)
+        try:
+            depth = read_depth_map(path, data, scale=scale, channel=channel)
+        except DepthNotMetric as exc:
+            raise SkipItem("depth_not_metric", f"{item.files[depth_index]}: {exc.problem}") from None
         h, w = frame.pixels.shape[:2]
         if depth.shape != (h, w):
             raise SkipItem(

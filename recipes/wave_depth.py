@@ -7,6 +7,14 @@ imaging region, for a sector/curvilinear probe the radial distance from the apex
 from the DICOM SequenceOfUltrasoundRegions when the file has a usable one, else it is segmented from
 the pixels; millimetres are reported where the region calibrates PhysicalDeltaX/Y in cm.
 
+The probe geometry comes from what the file states first: TransducerType, else the probe model in
+TransducerData (L12-5 linear, C5-1 / S5-1 sector), else the source's `probe` metadata, and a DICOM
+region that the imaging area fills to its sides and flat top is a linear probe's rectangle; the
+pixels confirm (straight parallel or diverging lateral edges). An area that reaches the sides of the
+frame (or of its region) without such a statement has no visible probe edges: skipped as
+`probe_geometry_unclear`. A region with NaN/inf or non-positive cm deltas is skipped
+(`invalid_ultrasound_calibration`); degenerate frames too (`degenerate_image`).
+
 Markers sit only inside the imaging area (the whole disc, with ANNOTATION_CLEARANCE px to spare),
 never on burned-in text, rulers, colour bars, colour Doppler or overlay graphics, at least
 MIN_SEPARATION_RADII marker radii apart. Any two markers differ in depth by at least
@@ -68,7 +76,7 @@ _VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 
 class WaveDepth(Recipe):
     name = "wave-depth"
-    version = "1.0.0"
+    version = "1.1.0"  # 1.1.0: DICOM region/probe model first; frame-filling areas unclear; bad frames skipped
     description = (
         "Two to four lettered markers (seeded) are drawn inside the imaging area of an ultrasound frame (the "
         "DICOM SequenceOfUltrasoundRegions region when usable, else the fan or rectangle segmented from the "
@@ -98,8 +106,18 @@ class WaveDepth(Recipe):
         path, data = ctx.read_bytes(0)
         us = read_ultrasound(path, data)
         pixels = us.image.pixels
+        ctx.check_image(pixels)
+        problem = us.region.calibration_problem() if us.region is not None else None
+        if problem:
+            raise SkipItem("invalid_ultrasound_calibration", f"DICOM ultrasound region: {problem}")
         try:
-            area, probe = locate_imaging_area(pixels, us.region, us.transducer_type)
+            area, probe = locate_imaging_area(
+                pixels,
+                us.region,
+                us.transducer_type,
+                transducer_data=us.transducer_data,
+                source_probe=item.metadata.get("probe"),
+            )
         except RegionNotFound as exc:
             raise SkipItem("no_imaging_region", str(exc)) from None
         except GeometryUnclear as exc:

@@ -345,7 +345,8 @@ def test_wave_depth_on_pydicoms_shipped_ultrasound(tmp_path: Path) -> None:
     jpeg2k = json.loads(rows["examples_jpeg2k.dcm"]["label"])
     assert jpeg2k["probe_geometry"]["probe"] == "linear"
     assert jpeg2k["annotations"]["action"] == "cropped_to_imaging_region"
-    assert skips["examples_ybr_color.dcm"]["reason"] in ("probe_geometry_unclear", "no_imaging_region")
+    ybr = json.loads(rows["examples_ybr_color.dcm"]["label"])  # the phased-array cardiac fan (YBR, JPEG)
+    assert ybr["probe_geometry_source_px"]["probe"] == "sector"
     assert skips["ExplVR_BigEnd.dcm"]["reason"] in ("no_imaging_region", "imaging_region_too_small")
 
 

@@ -147,7 +147,8 @@ def _tufts(root: Path) -> Path:
     (root / "Segmentation").mkdir()
     rows = []
     for stem, titles in (("1", ["1", "16", "17", "32", "8", "A"]), ("2", ["16", "3"]), ("3", ["1", "1"])):
-        Image.fromarray(np.full((120, 300), 90, np.uint8)).save(root / "Radiographs" / f"{stem}.JPG")
+        ramp = (np.indices((120, 300)).sum(axis=0) % 200 + 20).astype(np.uint8)  # not constant: a real image
+        Image.fromarray(ramp).save(root / "Radiographs" / f"{stem}.JPG")
         objects = [{"title": t, "bounding box": [20 + 15 * i, 30, 32 + 15 * i, 70]} for i, t in enumerate(titles)]
         rows.append({"External ID": f"{stem}.jpg", "Label": {"objects": objects}})
     (root / "Segmentation" / "teeth_bbox.json").write_text(json.dumps(rows), encoding="utf-8")
@@ -168,7 +169,7 @@ def test_tufts_universal_titles_give_third_molar_counts(tmp_path: Path) -> None:
 def _cells(root: Path, data: bytes | None = None) -> Path:
     """A generic COCO cell set: one 1200x600 tile (resized to 1024 px on output) with three cells."""
     root.mkdir(parents=True)
-    Image.fromarray(np.full((600, 1200), 40, np.uint8)).save(root / "tile.png")
+    Image.fromarray((np.indices((600, 1200)).sum(axis=0) % 200 + 20).astype(np.uint8)).save(root / "tile.png")
     doc = {
         "images": [{"id": 1, "file_name": "tile.png", "width": 1200, "height": 600}],
         "annotations": [

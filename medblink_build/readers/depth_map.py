@@ -8,6 +8,10 @@ Invalid pixels are 0, negative, NaN or infinite values, and for integer maps wit
 range also the full-scale value itself (C3VD clips depth beyond its range to 65535: the true depth
 there is unknown, so it is not a depth). PNG and TIFF are read with Pillow; TIFFs Pillow cannot
 decode (e.g. multi-channel float) are read with `tifffile` when it is installed.
+
+A depth map must store one number per pixel. Colour renderings of depth (a viridis/jet PNG, an
+8-bit RGB or palette image made for viewing) map depth through a colour scale whose values are
+not recoverable as millimetres: they raise `DepthNotMetric`, whatever the source's depth_scale.
 """
 
 from __future__ import annotations
@@ -28,6 +32,14 @@ from .limits import MAX_IMAGE_PIXELS
 DEPTH_SUFFIXES = frozenset({".png", ".tif", ".tiff", ".npy"})
 
 _SCALE_FORMS = "'full_scale_mm=<mm>' (integer maps: value / dtype max * mm) or 'mm_per_unit=<mm>' (any map)"
+
+
+class DepthNotMetric(ReaderError):
+    """The file is a picture of depth (colour-mapped, RGB or palette), not stored depth values."""
+
+
+#: Pillow modes that hold colour, not one stored number per pixel.
+_COLOUR_MODES = ("RGB", "RGBA", "P", "PA", "LA", "CMYK", "YCbCr")
 
 
 @dataclass(frozen=True)
@@ -92,12 +104,20 @@ def _stored_pillow(path: str | Path, data: bytes) -> np.ndarray | None:
             w, h = image.size
             if w * h > MAX_IMAGE_PIXELS:
                 raise ReaderError(path, f"depth map declares {w}x{h} pixels, above the limit of {MAX_IMAGE_PIXELS}")
-            if image.mode not in ("I;16", "I;16B", "I;16L", "I", "F", "L", "RGB", "RGBA", "LA"):
+            if image.mode in _COLOUR_MODES:
+                raise DepthNotMetric(
+                    path,
+                    f"depth map is a {image.mode} colour image (a rendering of depth, e.g. colour-mapped), "
+                    "not stored depth values",
+                )
+            if image.mode not in ("I;16", "I;16B", "I;16L", "I", "F", "L"):
                 return None
             image.load()
             return np.asarray(image)
     except UnidentifiedImageError:
         return None
+    except ReaderError:
+        raise
     except (OSError, ValueError, SyntaxError) as exc:
         raise ReaderError(path, f"cannot decode depth map: {exc}") from exc
 
@@ -152,6 +172,8 @@ def read_depth_map(
     path = Path(path)
     data = input_bytes(path, data, "depth map file")
     stored, fmt = _stored(path, data)
+    if stored.ndim == 3 and stored.shape[2] in (3, 4) and stored.dtype == np.uint8:
+        raise DepthNotMetric(path, "depth map is 8-bit colour (a rendering of depth), not stored depth values")
     if stored.ndim == 3 and channel is not None:
         if not 0 <= channel < stored.shape[2]:
             raise ReaderError(path, f"channel {channel} outside 0..{stored.shape[2] - 1}")

@@ -11,7 +11,10 @@ module adds only what ultrasound files carry on top:
   RegionDataType (1 = tissue, 2 = colour flow), PhysicalUnitsX/YDirection (3 = cm) with
   PhysicalDeltaX/Y (units per pixel), ReferencePixelX0/Y0 (relative to the region's corner, may
   be negative: vendors often put the sector apex there, above the region) and
-  ReferencePixelPhysicalValueX/Y, and TransducerType where the file has it (item or dataset).
+  ReferencePixelPhysicalValueX/Y, and TransducerType where the file has it (item or dataset);
+  TransducerData's first value (the probe model, e.g. L12-5), read as evidence of the probe kind.
+  A region whose deltas or reference values are NaN/inf (or non-positive cm deltas) has a
+  `calibration_problem()`: callers skip rather than measure with it.
 - The imaging region used: the largest 2-D tissue region (else 2-D colour flow) lying inside the
   pixel matrix (2 px of slack, clipped). A region that extends further beyond the matrix describes
   another resolution (seen in pydicom's own examples), so it is ignored and the reason recorded;
@@ -21,6 +24,7 @@ module adds only what ultrasound files carry on top:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,12 +72,22 @@ class UltrasoundRegion:
             x1, y1 = min(x1, shape[1]), min(y1, shape[0])
         return self.x0, self.y0, x1, y1
 
+    def calibration_problem(self) -> str | None:
+        """Why this region's calibration cannot be used (non-finite or non-positive cm deltas,
+        non-finite reference values), or None. Absent calibration is no problem: it is just absent."""
+        for name, pair in (("PhysicalDeltaX/Y", self.delta), ("ReferencePixelPhysicalValueX/Y", self.reference_value)):
+            if pair is not None and not all(math.isfinite(v) for v in pair):
+                return f"{name} is not finite ({', '.join(f'{v:g}' for v in pair)})"
+        if self.units == (UNITS_CM, UNITS_CM) and self.delta is not None and not all(v > 0 for v in self.delta):
+            return f"PhysicalDeltaX/Y in cm are not positive ({', '.join(f'{v:g}' for v in self.delta)})"
+        return None
+
     def mm_per_pixel(self) -> tuple[float, float] | None:
         """(x, y) millimetres per pixel when both directions are in cm with positive deltas."""
         if self.units != (UNITS_CM, UNITS_CM) or self.delta is None:
             return None
         dx, dy = self.delta
-        if not (dx > 0 and dy > 0):
+        if not (dx > 0 and dy > 0 and math.isfinite(dx) and math.isfinite(dy)):
             return None
         return 10.0 * dx, 10.0 * dy
 
@@ -108,6 +122,7 @@ class UltrasoundFrame:
     region_note: str = "no SequenceOfUltrasoundRegions"
     burned_in_annotation: str | None = None
     transducer_type: str | None = None
+    transducer_data: str | None = None  # the probe model (first TransducerData value); evidence only
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -153,6 +168,15 @@ def _transducer(item: Any) -> str | None:
     if value is None:
         return None
     return str(value).strip().upper() or None
+
+
+def _transducer_model(ds: Any) -> str | None:
+    """The first TransducerData value, where vendors put the probe model (e.g. C5-1), or None."""
+    value = ds.get("TransducerData")
+    if value is None or value == "":
+        return None
+    first = value if isinstance(value, str) else (value[0] if len(value) else "")
+    return str(first).strip() or None
 
 
 def parse_regions(ds: Any) -> list[UltrasoundRegion]:
@@ -235,4 +259,5 @@ def read_ultrasound(path: str | Path, data: bytes | None = None) -> UltrasoundFr
         region_note=note,
         burned_in_annotation=image.geometry.burned_in_annotation,
         transducer_type=(region.transducer_type if region else None) or _transducer(ds),
+        transducer_data=_transducer_model(ds),
     )

@@ -35,6 +35,7 @@ import numpy as np
 from ..errors import ReaderError
 from ..volume import Volume
 from .decoding import decode_or_raise
+from .dicom_contrast import contrast_attributes
 from .dicom_image import read_dicom_header
 from .limits import MAX_IMAGE_PIXELS
 from .volume_canonical import canonicalise, check_voxel_count
@@ -381,9 +382,7 @@ def _series_meta(ds: Any, n_slices: int, syntaxes: list[str], multi_frame: bool)
     for keyword in _CONTRAST_KEYWORDS:
         present, value = _lookup(ds, shared, keyword)
         meta[keyword] = (_meta_value(value, keep_empty=True) or "") if present else None
-    agents = ds.get("ContrastBolusAgentSequence")
-    if agents:
-        meta["ContrastBolusAgentSequence"] = [str(item.get("CodeMeaning", "")) for item in agents]
+    meta.update(contrast_attributes(ds))  # coded agents, ingredient, Enhanced CT usage per frame
     try:
         meta["SliceThickness"] = float(_lookup(ds, shared, "SliceThickness")[1])
     except (TypeError, ValueError):
