@@ -457,7 +457,7 @@ def notes_command(old: Path, new: Path, out: Path | None) -> None:
 )
 def export_command(out: Path, fmt: str, dest: Path) -> None:
     """Export release OUT in another harness's layout, as a Hub-ready dataset folder."""
-    from .release.exports import export
+    from .release.export_formats import export
 
     try:
         summary = export(out, fmt, dest)

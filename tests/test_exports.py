@@ -10,7 +10,7 @@ import pytest
 
 from medblink_build.errors import MedblinkError, OutputError
 from medblink_build.questions import PROMPT_SUFFIX
-from medblink_build.release.exports import export
+from medblink_build.release.export_formats import export
 from tests.conftest import load_config, run_cli
 from tests.release_helpers import build_orientation, give_row_images, rows_of
 

@@ -25,8 +25,8 @@ import pytest
 import yaml
 
 from medblink_build.errors import OutputError
+from medblink_build.release.export_formats import export
 from medblink_build.release.export_vlmevalkit import TSV_NAME
-from medblink_build.release.exports import export
 from medblink_build.release.verify import load_manifest
 from tests.conftest import run_cli
 from tests.release_helpers import build_orientation, give_row_images, rows_of

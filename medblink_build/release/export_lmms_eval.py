@@ -34,7 +34,8 @@ from typing import Any
 import yaml
 
 from ..output.shards import SPLIT
-from .exports import ExportSummary, export
+from .export_base import ExportSummary
+from .exports import export
 from .harness_export import exportable_manifest, file_record, staged_export, write_marker
 
 GROUP = "medblink"

@@ -29,7 +29,7 @@ from typing import Any
 
 from ..errors import OutputError
 from ..questions import LETTERS
-from .exports import ExportSummary
+from .export_base import ExportSummary
 from .harness_export import exportable_manifest, file_record, staged_export, write_marker
 from .verify import iter_rows
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +40,10 @@ from ..output.card import hub_license
 from ..output.folder import MANIFEST_NAME
 from ..output.shards import SPLIT, ShardWriter
 from ..questions import LETTERS, PROMPT_SUFFIX, format_prompt
+from .export_base import EXPORT_FORMAT, EXPORT_MARKER, ExportSummary
 from .staging import StagedFolder, check_outside
 from .verify import iter_rows, load_manifest
 
-EXPORT_MARKER = "export.json"
-EXPORT_FORMAT = "medblink-build-export"
 BLINK_MAX_IMAGES = 4
 
 _STRING = {"dtype": "string", "_type": "Value"}
@@ -137,14 +136,6 @@ FORMATS: dict[str, _Format] = {
 }
 
 
-@dataclass
-class ExportSummary:
-    out: Path
-    fmt: str
-    counts: dict[str, int] = field(default_factory=dict)
-    dropped_images: dict[str, int] = field(default_factory=dict)  # rows per config whose extra images were left out
-
-
 class _ExportShards(ShardWriter):
     """The release's shard writer with an export schema instead of the row schema."""
 
@@ -153,25 +144,11 @@ class _ExportShards(ShardWriter):
         self.schema = schema
 
 
-#: Exports for evaluation harnesses, each in its own module: not dataset folders but a harness's input.
-HARNESS_FORMATS = ("vlmevalkit", "lmms-eval")
-EXPORT_FORMATS = (*FORMATS, *HARNESS_FORMATS)
-
-
-def _harness_export(folder: Path, fmt: str, out: Path) -> ExportSummary:
-    from .export_lmms_eval import export_lmms_eval
-    from .export_vlmevalkit import export_vlmevalkit
-
-    return {"vlmevalkit": export_vlmevalkit, "lmms-eval": export_lmms_eval}[fmt](folder, out)
-
-
 def export(folder: Path, fmt: str, out: Path) -> ExportSummary:
-    """Write release FOLDER as a Hub-ready folder OUT in format FMT ("medblink" or "blink"), or as a
-    harness's input (`HARNESS_FORMATS`)."""
-    if fmt in HARNESS_FORMATS:
-        return _harness_export(folder, fmt, out)
+    """Write release FOLDER as a Hub-ready folder OUT in format FMT ("medblink" or "blink"); the harness
+    formats are `export_formats.export`'s."""
     if fmt not in FORMATS:
-        raise MedblinkError(f"unknown export format {fmt!r}; valid: {', '.join(EXPORT_FORMATS)}")
+        raise MedblinkError(f"unknown export format {fmt!r}; valid: {', '.join(FORMATS)}")
     spec = FORMATS[fmt]
     folder = Path(folder)
     manifest, _ = load_manifest(folder)

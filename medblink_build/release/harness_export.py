@@ -14,7 +14,7 @@ from .. import __version__
 from ..errors import OutputError
 from ..hashing import sha256_file
 from ..output.folder import MANIFEST_NAME, StagedOutput
-from .exports import EXPORT_FORMAT, EXPORT_MARKER
+from .export_base import EXPORT_FORMAT, EXPORT_MARKER
 from .staging import StagedFolder, check_outside
 from .verify import load_manifest
 
