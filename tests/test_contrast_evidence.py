@@ -18,7 +18,8 @@ from medblink_build.errors import SkipItem
 from medblink_build.model import SourceItem
 from medblink_build.readers import read_volume
 from medblink_build.recipe import ItemContext
-from medblink_build.recipes.enhancement import Enhancement, evidence_from_tags
+from medblink_build.recipes.enhancement import Enhancement
+from medblink_build.tasks.contrast_evidence import evidence_from_tags
 
 DATA = Path(__file__).parent / "data" / "contrast"
 ECT = DATA / "eCT_Supplemental.dcm"
