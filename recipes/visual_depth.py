@@ -24,11 +24,9 @@ skipped (`depth_not_metric`). Degenerate frames (tiny, strips, constant) are ski
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
-from scipy import ndimage
 
 from medblink_build.depth_markers import (
     MARKER_COUNTS,
@@ -43,8 +41,9 @@ from medblink_build.encode import png_bytes
 from medblink_build.errors import RecipeError, SkipItem
 from medblink_build.markers import Marker, draw_markers, marker_radius
 from medblink_build.model import Example, SourceItem
-from medblink_build.readers.depth_map import DepthMap, DepthNotMetric, DepthScale, read_depth_map
+from medblink_build.readers.depth_map import DepthNotMetric, DepthScale, read_depth_map
 from medblink_build.recipe import ItemContext, Recipe, TaskInfo
+from medblink_build.tasks.depth_surface import disc_depth, local_range, unambiguous
 from medblink_build.transforms import Transform, apply, resize_to_fit
 
 TASK = "visual_depth_estimation"
@@ -96,50 +95,6 @@ def _scale(item: SourceItem) -> tuple[DepthScale, int | None]:
         return scale, int(channel) if channel else None
     except ValueError:
         raise RecipeError(f"source {item.source_id}: depth_channel {channel!r} is not an integer") from None
-
-
-def _edges(depth: DepthMap) -> np.ndarray:
-    """Pixels with a 4-neighbour whose depth differs by more than EDGE_JUMP of the nearer one."""
-    d = np.where(depth.valid, depth.depth_mm, np.inf)
-    edge = np.zeros(d.shape, bool)
-    with np.errstate(invalid="ignore"):
-        for a, b in ((d[:, 1:], d[:, :-1]), (d[1:], d[:-1])):
-            jump = np.abs(a - b) > EDGE_JUMP * np.minimum(a, b)  # invalid pixels are caught separately
-            if a.shape[0] == d.shape[0]:
-                edge[:, 1:] |= jump
-                edge[:, :-1] |= jump
-            else:
-                edge[1:] |= jump
-                edge[:-1] |= jump
-    return edge
-
-
-def _local_range(depth: DepthMap, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Min and max depth in the (2r+1) square around each pixel, and where that square is all valid
-    and free of depth edges."""
-    size = 2 * radius + 1
-    d = depth.depth_mm
-    lo = ndimage.minimum_filter(np.where(depth.valid, d, np.inf), size=size, mode="constant", cval=np.inf)
-    hi = ndimage.maximum_filter(np.where(depth.valid, d, -np.inf), size=size, mode="constant", cval=-np.inf)
-    bad = (~depth.valid | _edges(depth)).astype(np.uint8)
-    bad = ndimage.maximum_filter(bad, size=size, mode="constant", cval=1)
-    return lo, hi, bad == 0
-
-
-def _disc(depth: DepthMap, cx: int, cy: int, radius: int) -> tuple[float, float, float]:
-    """Median, min and max depth under the disc of `radius` around source pixel (cx, cy)."""
-    yy, xx = np.mgrid[-radius : radius + 1, -radius : radius + 1]
-    inside = xx * xx + yy * yy <= radius * radius
-    values = depth.depth_mm[cy + yy[inside], cx + xx[inside]]
-    return float(np.median(values)), float(values.min()), float(values.max())
-
-
-def _unambiguous(discs: list[tuple[float, float, float]]) -> bool:
-    ordered = sorted(discs)
-    for near, far in itertools.pairwise(ordered):
-        if far[0] - near[0] < MIN_RELATIVE_GAP * near[0] or far[1] <= near[2]:
-            return False
-    return True
 
 
 class VisualDepth(Recipe):
@@ -198,7 +153,7 @@ class VisualDepth(Recipe):
         out_w, out_h = resize.params["size"] if resize is not None else (w, h)
         radius = marker_radius((out_h, out_w))
         src_radius = math.ceil((radius + 1) * max(w / out_w, h / out_h))
-        lo, hi, all_valid = _local_range(depth, src_radius)
+        lo, hi, all_valid = local_range(depth, src_radius, EDGE_JUMP)
         smooth = all_valid & (hi - lo <= SMOOTHNESS * lo)
         rows, cols = source_index(out_h, h), source_index(out_w, w)
         allowed = clear_border(resample_nearest(smooth, (out_h, out_w)), radius)
@@ -226,8 +181,8 @@ class VisualDepth(Recipe):
                 if points is None:
                     break
                 centres = [(int(cols[int(x)]), int(rows[int(y)])) for x, y in points]
-                discs = [_disc(depth, cx, cy, src_radius) for cx, cy in centres]
-                if _unambiguous(discs):
+                discs = [disc_depth(depth, cx, cy, src_radius) for cx, cy in centres]
+                if unambiguous(discs, MIN_RELATIVE_GAP):
                     found = points, centres, discs
                     break
             if found:
