@@ -63,7 +63,7 @@ def build_one(job: Job, item: SourceItem) -> Example | Skipped | Failed:
 
 def _build(job: Job, item: SourceItem) -> Example | Skipped | Failed:
     recipe = recipe_instance(job.recipe)
-    ctx = ItemContext(item, job.seed, job.params)
+    ctx = ItemContext(item, job.seed, job.params, recipe.accepts)
     try:
         example = recipe.build(item, ctx)
     except SkipItem as skip:
