@@ -29,6 +29,7 @@ from medblink_build.errors import SkipItem
 from medblink_build.model import Example, SourceItem
 from medblink_build.questions import Question
 from medblink_build.recipe import ItemContext, Recipe, TaskInfo
+from medblink_build.subject import Accepts
 from medblink_build.transforms import Transform, apply
 from medblink_build.volume import Volume
 
@@ -126,7 +127,7 @@ def representative_slice(volume: Volume) -> int:
 
 class Enhancement(Recipe):
     name = "enhancement"
-    version = "1.1.0"  # 1.1.0: the phase question for sources that label phases
+    version = "1.2.0"  # 1.1.0: the phase question for sources that label phases; 1.2.0: CT only (accepts)
     description = (
         "The label is taken from evidence in order: the source's labels table (e.g. a Contrast column), "
         "then DICOM ContrastBolusAgent/Route/StartTime, then contrast-phase wording in SeriesDescription. "
@@ -139,6 +140,8 @@ class Enhancement(Recipe):
     )
     tasks = (TaskInfo(TASK, "CT", "abdomen", "Whether a CT slice was acquired with IV contrast.", QUESTION),)
     sample_sources = ("medblink-sample-ct-series",)
+    #: CT only: an MR series with ContrastBolusAgent set is `wrong_modality`, never a CT question.
+    accepts = Accepts({"ct"}, human=True)
 
     def build(self, item: SourceItem, ctx: ItemContext) -> Example:
         table = evidence_from_table(item.metadata.get("contrast"))

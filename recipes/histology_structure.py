@@ -60,6 +60,7 @@ from medblink_build.readers.annotations import (
 from medblink_build.readers.tissue import slide_tissue
 from medblink_build.readers.wsi import WSI_SUFFIXES, Slide, open_slide, plan_region, read_plan, region_provenance
 from medblink_build.recipe import ItemContext, Recipe, TaskInfo
+from medblink_build.subject import Accepts
 from medblink_build.transforms import Transform, apply
 
 TASK = "histology_structure"
@@ -173,7 +174,7 @@ def _positive_float(value: object, what: str) -> float | None:
 
 class HistologyStructure(Recipe):
     name = "histology-structure"
-    version = "1.0.0"
+    version = "1.1.0"  # 1.1.0: histology only (metadata modality checked)
     description = (
         f"A {TILE_SIZE} x {TILE_SIZE} px tile at {TILE_MPP:g} um/px (or the image's own, coarser resolution) is read "
         "from a slide or tile with tissue-class annotations (label mask or GeoJSON polygons). Two classes present in "
@@ -194,6 +195,8 @@ class HistologyStructure(Recipe):
         ),
     )
     sample_sources = ("medblink-sample-histology",)
+    #: Slides and tiles; the tissue classes come from the annotation, so no human anatomy is assumed.
+    accepts = Accepts({"histology"}, human=False)
 
     # --- inputs ----------------------------------------------------------------------------
 
