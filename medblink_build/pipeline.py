@@ -150,7 +150,8 @@ def _run_one(
         if item.key not in kept:
             accounts[item.source_id].mark(item.files, FILTERED, "not_in_release_selection")
     items = pinned
-    writer.declare(recipe.name, recipe.version, recipe.description, recipe.tasks)
+    accepted = f" {recipe.accepts.describe()}" if recipe.accepts is not None else ""
+    writer.declare(recipe.name, recipe.version, recipe.description + accepted, recipe.tasks)
     limits = {t.task_id: run.limits.get(t.task_id, options.limit) for t in recipe.tasks}
 
     def full(task: str) -> bool:

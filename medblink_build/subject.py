@@ -45,6 +45,20 @@ FAMILY_WORDS: dict[str, frozenset[str]] = {
 }
 _FAMILY_OF = {word: family for family, words in FAMILY_WORDS.items() for word in words}
 
+#: How the card names each family, with its DICOM Modality codes.
+FAMILY_NAMES: dict[str, str] = {
+    "xray": "projection X-ray (DICOM Modality CR, DX, RG, MG, IO, PX)",
+    "fluoroscopy": "fluoroscopy / angiography (XA, RF)",
+    "ct": "CT (Modality CT)",
+    "mr": "MR (Modality MR)",
+    "us": "ultrasound (Modality US)",
+    "endoscopy": "endoscopy (Modality ES, or a source that says endoscopy)",
+    "histology": "histology slides and tiles (Modality SM, slide formats, or a source that says histology)",
+    "nuclear": "nuclear medicine (NM, PT)",
+    "ophthalmic": "ophthalmic photography / OCT (OP, OPT)",
+    "other": "non-image DICOM objects",
+}
+
 #: Suffixes only whole-slide images use (a .tif or .dcm may be a slide too, but not always).
 WHOLE_SLIDE_SUFFIXES = frozenset({".svs", ".ndpi", ".mrxs", ".scn", ".vms", ".vmu", ".bif", ".svslide"})
 
@@ -108,6 +122,21 @@ class Accepts:
 
     def words(self) -> str:
         return ", ".join(sorted(self.families))
+
+    def describe(self) -> str:
+        """One sentence for the dataset card: what the recipe takes and what it refuses."""
+        kinds = "; ".join(FAMILY_NAMES[f] for f in sorted(self.families))
+        human = (
+            "human subjects only (PatientSpeciesDescription / PatientSpeciesCodeSequence or a `species` "
+            "column; absent means human); "
+            if self.human
+            else "any species; "
+        )
+        screens = f"Secondary Capture screens {'accepted' if self.secondary_capture else 'skipped'}"
+        return (
+            f"Accepts: {kinds}; {human}{screens}. Other modalities are filtered (metadata) or skipped "
+            "(`wrong_modality`; `metadata_conflict` where the file contradicts the metadata)."
+        )
 
 
 def screen(accepts: Accepts | None, metadata: Mapping[str, str], primary: str = "") -> tuple[str, str, str] | None:

@@ -264,6 +264,8 @@ def test_limit_reached_items_are_accounted_for(tmp_path: Path, xray_source: Path
     _assert_accounted(manifest, {entry["source"]: xray_source})
     assert entry["filtered_by_reason"]["limit_reached"] > 0
     assert entry["in_rows"] == 4
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "Accepts: projection X-ray (DICOM Modality CR, DX" in card and "human subjects only" in card
 
 
 RECIPES = (
