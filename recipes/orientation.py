@@ -96,6 +96,9 @@ class Orientation(Recipe):
         geometry = image.geometry
         anatomy = (item.metadata.get("anatomy") or geometry.body_part or "").lower()
         task = TASK_BY_ANATOMY.get(anatomy)
+        stated, body = item.metadata.get("anatomy", "").lower(), (geometry.body_part or "").lower()
+        if stated and TASK_BY_ANATOMY.get(body, task) != task:
+            raise SkipItem("metadata_conflict", f"metadata anatomy {stated!r}, DICOM BodyPartExamined {body.upper()}")
         if task is None:
             raise SkipItem("anatomy_unknown", f"anatomy {anatomy or 'not stated'!r} is not chest or pelvis")
         view = (geometry.view_position or item.metadata.get("view") or "").upper()

@@ -97,9 +97,11 @@ def test_orientation_skips_ultrasound_and_screen_captures_labelled_chest(tmp_pat
     _copy("examples_rgb_color.dcm", src / "us_says_xray.dcm")
     _copy("SC_rgb_rle.dcm", src / "screen.dcm")  # real Secondary Capture, Modality OT
     _copy("SC_rgb_rle.dcm", src / "screen_says_xray.dcm")
+    shutil.copyfile(RADIOGRAPH, src / "cr_says_pelvis.dcm")  # BodyPartExamined CHEST
     (src / "labels.csv").write_text(
         "path,anatomy,modality\n"
         "cr.dcm,chest,X-ray\n"
+        "cr_says_pelvis.dcm,pelvis,X-ray\n"
         "us.dcm,chest,\n"
         "us_says_xray.dcm,chest,X-ray\n"
         "screen.dcm,chest,\n"
@@ -112,6 +114,8 @@ def test_orientation_skips_ultrasound_and_screen_captures_labelled_chest(tmp_pat
     assert skips["us_says_xray.dcm"][0] == "metadata_conflict"
     assert skips["screen.dcm"][0] == "wrong_modality" and "Secondary Capture" in skips["screen.dcm"][1]
     assert skips["screen_says_xray.dcm"][0] == "metadata_conflict"
+    conflict = ("metadata_conflict", "metadata anatomy 'pelvis', DICOM BodyPartExamined CHEST")
+    assert skips["cr_says_pelvis.dcm"] == conflict
     _assert_accounted(manifest, {m["source"]: src for m in manifest["accounting"]})
 
 
