@@ -170,7 +170,8 @@ def check_subject(accepts: Accepts | None, metadata: Mapping[str, str], subject:
     stated = metadata.get("modality", "").strip()
     stated_family = family_of(stated) if stated else None
     file_family = family_of(subject.modality)
-    if stated_family is not None and file_family is not None and stated_family != file_family:
+    # A SEG, SR or RT object in a CT source is not a contradiction, just not an image of the task.
+    if stated_family is not None and file_family not in (None, "other") and stated_family != file_family:
         raise SkipItem("metadata_conflict", f"{where}: metadata modality {stated!r}, DICOM Modality {subject.modality}")
     screen_capture = subject.sop_class_uid in SECONDARY_CAPTURE_UIDS
     if screen_capture and not accepts.secondary_capture:
