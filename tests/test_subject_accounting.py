@@ -98,10 +98,12 @@ def test_orientation_skips_ultrasound_and_screen_captures_labelled_chest(tmp_pat
     _copy("SC_rgb_rle.dcm", src / "screen.dcm")  # real Secondary Capture, Modality OT
     _copy("SC_rgb_rle.dcm", src / "screen_says_xray.dcm")
     shutil.copyfile(RADIOGRAPH, src / "cr_says_pelvis.dcm")  # BodyPartExamined CHEST
+    shutil.copyfile(RADIOGRAPH, src / "knee.dcm")
     (src / "labels.csv").write_text(
         "path,anatomy,modality\n"
         "cr.dcm,chest,X-ray\n"
         "cr_says_pelvis.dcm,pelvis,X-ray\n"
+        "knee.dcm,knee,X-ray\n"
         "us.dcm,chest,\n"
         "us_says_xray.dcm,chest,X-ray\n"
         "screen.dcm,chest,\n"
@@ -116,6 +118,8 @@ def test_orientation_skips_ultrasound_and_screen_captures_labelled_chest(tmp_pat
     assert skips["screen_says_xray.dcm"][0] == "metadata_conflict"
     conflict = ("metadata_conflict", "metadata anatomy 'pelvis', DICOM BodyPartExamined CHEST")
     assert skips["cr_says_pelvis.dcm"] == conflict
+    (entry,) = manifest["accounting"]
+    assert entry["filtered_paths"]["not_this_recipe_anatomy"] == ["knee.dcm"]
     _assert_accounted(manifest, {m["source"]: src for m in manifest["accounting"]})
 
 
@@ -234,6 +238,20 @@ def test_slides_in_a_generic_folder_are_candidates_for_histology_only(tmp_path: 
     orientation = Accepts({"xray"})
     assert screen(orientation, {}, "case.svs")[:2] == ("filter", "not_this_recipe_modality")  # type: ignore[index]
     assert screen(Accepts({"histology"}, human=False), {}, "case.svs") is None
+
+
+def test_a_real_svs_in_a_generic_folder_reaches_the_histology_recipe(tmp_path: Path) -> None:
+    src = tmp_path / "slides"
+    src.mkdir()
+    shutil.copyfile(DATA / "small.svs", src / "slide.svs")  # openslide-python's real Aperio fixture
+    (src / "README.txt").write_text("scanned slides\n")
+    manifest, _ = _build("histology-structure", src, tmp_path / "out-histology")
+    # A candidate now: it is read and skipped for what it lacks (the generic folder pairs no annotation).
+    assert _skips(manifest)["slide.svs"][0] == "no_annotation"
+    _assert_accounted(manifest, {m["source"]: src for m in manifest["accounting"]})
+    manifest, _ = _build("orientation", src, tmp_path / "out-orientation")
+    (entry,) = manifest["accounting"]
+    assert entry["filtered_paths"]["not_this_recipe_modality"] == ["slide.svs"]  # never read as an X-ray
 
 
 # --------------------------------------------------------------------------- the invariant
