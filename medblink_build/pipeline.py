@@ -27,13 +27,14 @@ from .faults import crash_point
 from .model import Skipped, SourceItem
 from .output.dataset import DatasetWriter
 from .output.folder import StagedOutput
+from .recipe import Recipe
 from .registry import RecipeRef
 from .result_cache import work_folder
 from .seeding import stable_hash
 from .sources.folder import FolderSource
 from .sources.samples import materialize_sample
 from .subject import screen
-from .worker import Failed, Job, build_one, recipe_instance
+from .worker import Failed, Job, build_one, gated_skip, recipe_instance
 
 
 class BuildFailed(MedblinkError):
@@ -222,7 +223,7 @@ def _run_one(
 
 
 def _screened(
-    recipe: Any, sources: Sequence[FolderSource], writer: DatasetWriter, accounts: dict[str, SourceAccount]
+    recipe: Recipe, sources: Sequence[FolderSource], writer: DatasetWriter, accounts: dict[str, SourceAccount]
 ) -> Iterator[SourceItem]:
     """The items the recipe will try, each source scanned once; every other file is recorded.
 
@@ -234,7 +235,7 @@ def _screened(
         scan = source.scan()
         account = accounts[source.id] = SourceAccount(source.id, recipe.name, scan.inventory)
         for problem in scan.problems:
-            writer.skip(problem)
+            _record_skip(writer, SourceItem(problem.key, source.id, source.root, problem.files), problem)
             account.mark(problem.files, SKIPPED)
         kept: list[SourceItem] = []
         for item in scan.items:
@@ -244,7 +245,7 @@ def _screened(
             elif verdict[0] == "filter":
                 account.mark(item.files, FILTERED, verdict[1])
             else:
-                writer.skip(Skipped(item.key, verdict[1], verdict[2]))
+                _record_skip(writer, item, Skipped(item.key, verdict[1], verdict[2]))
                 account.mark(item.files, SKIPPED)
         selected = list(recipe.select(kept))
         chosen = {item.key for item in selected}
@@ -252,6 +253,14 @@ def _screened(
             if item.key not in chosen:
                 account.mark(item.files, FILTERED, recipe.filter_reason(item))
         yield from selected
+
+
+def _record_skip(writer: DatasetWriter, item: SourceItem, skipped: Skipped) -> None:
+    """Record a skip made outside the workers, after the privacy gate the workers' skips pass."""
+    result = gated_skip(item, skipped)
+    if isinstance(result, Failed):
+        raise BuildFailed(result.message, result.detail)
+    writer.skip(result)
 
 
 def _ordered(items: Iterable[SourceItem], recipe_name: str, seed: int) -> list[SourceItem]:

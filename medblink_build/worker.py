@@ -83,6 +83,11 @@ def _build(job: Job, item: SourceItem) -> Example | Skipped | Failed:
     return _gated(item, example, example_texts(example))
 
 
+def gated_skip(item: SourceItem, skipped: Skipped) -> Skipped | Failed:
+    """A skip the build records itself (grouping problem, metadata screen), through the same gate."""
+    return _gated(item, skipped, [skipped.detail])  # type: ignore[return-value]
+
+
 def _relative(item: SourceItem, path: str) -> str:
     """A path as the source knows it: relative to its root, so a manifest never records where a
     user keeps their copy (and two machines write the same bytes)."""

@@ -113,9 +113,6 @@ class FolderSource:
             return "slide_companion"  # the data folder beside a MIRAX slide
         return "not_an_image"
 
-    def _candidate_files(self) -> list[str]:
-        return [rel for rel, reason in self.inventory().items() if reason is None]
-
     def _read_table(self, table: MetadataTable, required: bool) -> dict[str, dict[str, str]]:
         path = self.root / table.path
         if not path.exists():
