@@ -134,6 +134,40 @@ def test_metadata_of_another_modality_is_a_recorded_filter(tmp_path: Path) -> No
     assert "files: 2 = 0 in rows / 0 skipped / 2 filtered" in output
 
 
+@pytest.mark.parametrize(
+    ("recipe", "name", "modality"),
+    [("wave-depth", "CT_small.dcm", "CT"), ("relative-position", "MR_small.dcm", "MR"), ("age", "CT_small.dcm", "CT")],
+)
+def test_each_recipe_skips_a_real_file_of_another_modality(
+    tmp_path: Path, recipe: str, name: str, modality: str
+) -> None:
+    src = tmp_path / "other"
+    _copy(name, src / name)
+    (src / "labels.csv").write_text(f"path,age\n{name},40\n")  # the age recipe would have a label
+    manifest, _ = _build(recipe, src, tmp_path / "out")
+    assert _skips(manifest)[name] == (
+        "wrong_modality",
+        f"{name}: DICOM Modality {modality} (recipe takes {_takes(recipe)})",
+    )
+
+
+def _takes(recipe: str) -> str:
+    from medblink_build.registry import find_recipe
+
+    return find_recipe(recipe).load().accepts.words()
+
+
+@pytest.mark.parametrize("recipe", ["visual-depth", "histology-structure", "morphology-count", "wave-depth"])
+def test_metadata_naming_another_modality_filters_before_any_read(tmp_path: Path, recipe: str) -> None:
+    src = tmp_path / "ct_source"
+    _copy("CT_small.dcm", src / "ct.dcm")
+    (src / "labels.csv").write_text("path,modality\nct.dcm,CT\n")
+    manifest, _ = _build(recipe, src, tmp_path / "out")
+    (entry,) = manifest["accounting"]
+    assert entry["filtered_paths"]["not_this_recipe_modality"] == ["ct.dcm"]
+    assert manifest["skipped"]["items"] == []
+
+
 def test_subject_is_exposed_by_the_readers_without_the_recipe_parsing() -> None:
     image = read_image(RADIOGRAPH)
     assert image.subject == Subject("CR", "1.2.840.10008.5.1.4.1.1.1", None)
