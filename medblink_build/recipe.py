@@ -54,6 +54,14 @@ class ItemContext:
         """The generator for this item in `task`, seeded by (seed, task, item key)."""
         return rng_for(self.seed, task, self.item.key)
 
+    def _check_header(self, index: int, path: Path, data: bytes) -> None:
+        if self.accepts is not None:
+            from .readers.dicom_subject import read_subject
+
+            subject = read_subject(path, data)
+            if subject is not None:
+                self.check_subject(subject, index)
+
     def read_bytes(self, index: int = 0) -> tuple[Path, bytes]:
         """Read input file `index` once, recording its sha256 for provenance."""
         from .errors import ReaderError
@@ -86,6 +94,8 @@ class ItemContext:
                 path, raw = self.read_bytes(i)
                 paths.append(path)
                 data[path] = raw
+                if len(data) == 1:  # the first DICOM file's header: refuse other modalities before the read
+                    self._check_header(i, path, raw)
         volume = read_volume(paths, data or None)
         self.check_subject(volume.subject, indices[0])
         return volume
@@ -112,6 +122,7 @@ class ItemContext:
         from .readers import read_image
 
         path, data = self.read_bytes(index)
+        self._check_header(index, path, data)
         image = read_image(path, data, frame=frame)
         self.check_subject(image.subject, index)
         if image.geometry.burned_in_annotation == "YES" and burned_in != "keep":

@@ -238,6 +238,8 @@ def test_series_grouping_problems_are_recorded_skips(tmp_path: Path) -> None:
     # Anonymised exports may drop the UID: deleted on this copy of a real CT.
     _edited(get_testdata_file("CT_small.dcm"), src / "b" / "1.dcm", SeriesInstanceUID=None)
     _copy("liver_1frame.dcm", src / "c" / "seg.dcm")  # a real SEG (an image); grouped as its own series
+    _copy("test-SR.dcm", src / "d" / "report.dcm")  # a real structured report: DICOM without an image
+    (src / "d" / "broken.dcm").write_bytes(b"\x00" * 64)  # truncated export (written by this test)
     (src / "notes.txt").write_text("exported from PACS\n")
     (src / "source.toml").write_text(
         'id = "anon-ct"\nname = "Anonymised CT"\nlicense = "unknown"\naccess = "open"\n'
@@ -247,6 +249,9 @@ def test_series_grouping_problems_are_recorded_skips(tmp_path: Path) -> None:
     manifest, output = _build("enhancement", src, tmp_path / "out")
     skips = _skips(manifest)
     assert skips["b/1.dcm"][0] == "series_uid_missing"
+    assert skips["d/report.dcm"][0] == "dicom_without_image"
+    assert skips["d/broken.dcm"][0] == "unreadable"
+    assert skips["c"][0] == "wrong_modality"  # the SEG series (keyed by its folder) is not a CT image
     assert "series_uid_missing 1" in output
     (entry,) = manifest["accounting"]
     assert entry["filtered_paths"]["not_included"] == ["notes.txt"]
