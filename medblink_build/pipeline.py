@@ -143,7 +143,7 @@ def _run_one(
             raise RecipeError(f"recipe {recipe.name!r} has no built-in sample source; give --source")
         sources = [materialize_sample(sid, scratch) for sid in recipe.sample_sources]
     manifests = {s.id: s.manifest for s in sources}
-    accounts = {s.id: SourceAccount(s.id, recipe.name, {}) for s in sources}
+    accounts: dict[str, SourceAccount] = {}  # filled per source by _screened
     items = _ordered(_screened(recipe, sources, writer, accounts), recipe.name, options.seed)
     pinned = _apply_selection(items, run.selection)
     kept = {item.key for item in pinned}
