@@ -354,3 +354,15 @@ def test_sample_builds_account_for_every_file(tmp_path: Path, recipe: str) -> No
     _assert_accounted(summary.manifest, {s.id: s.root for s in sources})
     assert summary.accounting["in_rows"] > 0
     assert summary.accounting["files"] == sum(_regular_files(s.root) for s in sources)
+
+
+def test_accounting_is_the_same_whatever_the_worker_count(tmp_path: Path, xray_source: Path) -> None:
+    runs = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"out-{workers}"
+        args = ("--source", xray_source, "--out", out, "--limit", "3", "--workers", workers, "--quiet")
+        code, output = run_cli("recipe", "orientation", *args)
+        assert code == 0, output
+        manifest = json.loads((out / "manifest.json").read_text())
+        runs.append((manifest["accounting"], manifest["skipped"]))
+    assert runs[0] == runs[1]
