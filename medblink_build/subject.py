@@ -45,6 +45,9 @@ FAMILY_WORDS: dict[str, frozenset[str]] = {
 }
 _FAMILY_OF = {word: family for family, words in FAMILY_WORDS.items() for word in words}
 
+#: Families that do not contradict each other when metadata names one and the file the other.
+_CONFLICT_GROUP = {"fluoroscopy": "xray"}
+
 #: How the card names each family, with its DICOM Modality codes.
 FAMILY_NAMES: dict[str, str] = {
     "xray": "projection X-ray (DICOM Modality CR, DX, RG, MG, IO, PX)",
@@ -170,8 +173,13 @@ def check_subject(accepts: Accepts | None, metadata: Mapping[str, str], subject:
     stated = metadata.get("modality", "").strip()
     stated_family = family_of(stated) if stated else None
     file_family = family_of(subject.modality)
-    # A SEG, SR or RT object in a CT source is not a contradiction, just not an image of the task.
-    if stated_family is not None and file_family not in (None, "other") and stated_family != file_family:
+    # A SEG, SR or RT object in a CT source is not a contradiction, just not an image of the task;
+    # nor is an XA/RF image in a source that says X-ray.
+    if (
+        stated_family is not None
+        and file_family not in (None, "other")
+        and _CONFLICT_GROUP.get(stated_family, stated_family) != _CONFLICT_GROUP.get(file_family, file_family)
+    ):
         raise SkipItem("metadata_conflict", f"{where}: metadata modality {stated!r}, DICOM Modality {subject.modality}")
     screen_capture = subject.sop_class_uid in SECONDARY_CAPTURE_UIDS
     if screen_capture and not accepts.secondary_capture:

@@ -366,3 +366,11 @@ def test_accounting_is_the_same_whatever_the_worker_count(tmp_path: Path, xray_s
         manifest = json.loads((out / "manifest.json").read_text())
         runs.append((manifest["accounting"], manifest["skipped"]))
     assert runs[0] == runs[1]
+
+
+def test_conflict_means_another_kind_of_image_not_a_related_one() -> None:
+    age = Accepts({"xray", "fluoroscopy"})
+    check_subject(age, {"modality": "X-ray"}, Subject("XA"), "a.dcm")  # angiography is an X-ray
+    check_subject(Accepts({"ct"}), {"modality": "CT (contrast)"}, Subject("CT"), "b.dcm")
+    with pytest.raises(Exception, match="metadata modality 'X-ray', DICOM Modality US"):
+        check_subject(age, {"modality": "X-ray"}, Subject("US"), "c.dcm")
