@@ -152,6 +152,15 @@ def recipe_command(
     if skipped:
         reasons = ", ".join(f"{reason} {n}" for reason, n in summary.skipped.items())
         click.echo(f"skipped {skipped} item(s): {reasons} (details in manifest.json)")
+    click.echo(_files_line(summary.accounting))
+
+
+def _files_line(totals: dict[str, int]) -> str:
+    """The accounting summary: every file under the sources is in a row, skipped or filtered."""
+    return (
+        f"files: {totals.get('files', 0)} = {totals.get('in_rows', 0)} in rows / {totals.get('skipped', 0)} skipped"
+        f" / {totals.get('filtered', 0)} filtered (per source and recipe in manifest.json 'accounting')"
+    )
 
 
 @main.command("build")
@@ -217,6 +226,7 @@ def build_command(
         click.echo(f"  {task:32s} {got:5d} / {expected}{note}")
     if summary.skipped:
         click.echo("skipped: " + ", ".join(f"{r} {n}" for r, n in summary.skipped.items()))
+    click.echo(_files_line(summary.accounting))
 
 
 @main.command("verify")

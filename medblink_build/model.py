@@ -54,6 +54,20 @@ class ImageGeometry:
         }
 
 
+@dataclass(frozen=True)
+class Subject:
+    """What a file says about what was imaged, as coded values only (checked by `subject.py`).
+
+    None means the file does not say (a PNG, a NIfTI, an absent tag). Species is the coded
+    (0010,2202) PatientSpeciesCodeSequence value, else (0010,2201) PatientSpeciesDescription
+    normalised to upper case; it is compared with a list of human values, never written out.
+    """
+
+    modality: str | None = None  # DICOM (0008,0060) Modality, upper case, e.g. CR, CT, US
+    sop_class_uid: str | None = None  # DICOM (0008,0016)
+    species: str | None = None
+
+
 @dataclass
 class DisplayImage:
     """A decoded 2-D image ready for display: uint8, (H, W) greyscale or (H, W, 3) RGB.
@@ -65,6 +79,7 @@ class DisplayImage:
     pixels: np.ndarray
     geometry: ImageGeometry
     decode: dict[str, Any]
+    subject: Subject = field(default_factory=Subject)
 
 
 @dataclass(frozen=True)
@@ -110,3 +125,4 @@ class Skipped:
     reason: str
     detail: str
     task: str | None = None
+    files: tuple[str, ...] = ()  # for skips the build records itself (no item): the files concerned

@@ -3,6 +3,10 @@
 Items are visited in a seeded order (a hash of seed, recipe and item key), so `--limit N` takes a
 seeded random subset that does not depend on file-system order, worker count or executor, and
 the first N successful examples per task are kept.
+
+Every file under each source root is accounted for (`accounting.py`): items whose metadata states
+a modality the recipe does not take, or that `select` leaves out, are recorded filters; items not
+built because the limit was reached are filtered as `limit_reached`.
 """
 
 from __future__ import annotations
@@ -11,23 +15,26 @@ import functools
 import shutil
 import tempfile
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .accounting import FILTERED, IN_ROWS, SKIPPED, SourceAccount, totals
 from .errors import MedblinkError, RecipeError
 from .executors import make_executor
 from .faults import crash_point
 from .model import Skipped, SourceItem
 from .output.dataset import DatasetWriter
 from .output.folder import StagedOutput
+from .recipe import Recipe
 from .registry import RecipeRef
 from .result_cache import work_folder
 from .seeding import stable_hash
 from .sources.folder import FolderSource
 from .sources.samples import materialize_sample
-from .worker import Failed, Job, build_one, recipe_instance
+from .subject import screen
+from .worker import Failed, Job, build_one, gated_skip, recipe_instance
 
 
 class BuildFailed(MedblinkError):
@@ -46,6 +53,7 @@ class BuildSummary:
     skipped: dict[str, int]
     sample: bool
     manifest: dict[str, Any] = field(repr=False, default_factory=dict)
+    accounting: dict[str, int] = field(default_factory=dict)  # files / in_rows / skipped / filtered
 
 
 @dataclass
@@ -62,15 +70,7 @@ class BuildOptions:
 
 
 def ordered_items(sources: Sequence[FolderSource], recipe_name: str, seed: int, select: Callable) -> list[SourceItem]:  # type: ignore[type-arg]
-    items: list[SourceItem] = []
-    seen: set[str] = set()
-    for source in sources:
-        for item in select(source.items()):
-            if item.key in seen:
-                raise MedblinkError(f"item {item.key!r} appears twice: the same source was given twice?")
-            seen.add(item.key)
-            items.append(item)
-    return sorted(items, key=lambda it: (stable_hash(str(seed), recipe_name, it.key, length=32), it.key))
+    return _ordered((item for source in sources for item in select(source.items())), recipe_name, seed)
 
 
 @dataclass
@@ -116,7 +116,15 @@ def run_build(
         manifest = writer.finish()
     if options.resume:  # finished: nothing is left to resume, so the kept results go
         shutil.rmtree(work_folder(out), ignore_errors=True)
-    return BuildSummary(out, writer.counts(), writer.letter_counts(), writer.skip_counts(), sample, manifest)
+    return BuildSummary(
+        out,
+        writer.counts(),
+        writer.letter_counts(),
+        writer.skip_counts(),
+        sample,
+        manifest,
+        totals(manifest.get("accounting", [])),
+    )
 
 
 def _run_one(
@@ -135,9 +143,16 @@ def _run_one(
             raise RecipeError(f"recipe {recipe.name!r} has no built-in sample source; give --source")
         sources = [materialize_sample(sid, scratch) for sid in recipe.sample_sources]
     manifests = {s.id: s.manifest for s in sources}
-    items = ordered_items(sources, recipe.name, options.seed, recipe.select)
-    items = _apply_selection(items, run.selection)
-    writer.declare(recipe.name, recipe.version, recipe.description, recipe.tasks)
+    accounts: dict[str, SourceAccount] = {}  # filled per source by _screened
+    items = _ordered(_screened(recipe, sources, writer, accounts), recipe.name, options.seed)
+    pinned = _apply_selection(items, run.selection)
+    kept = {item.key for item in pinned}
+    for item in items:
+        if item.key not in kept:
+            accounts[item.source_id].mark(item.files, FILTERED, "not_in_release_selection")
+    items = pinned
+    accepted = f" {recipe.accepts.describe()}" if recipe.accepts is not None else ""
+    writer.declare(recipe.name, recipe.version, recipe.description + accepted, recipe.tasks)
     limits = {t.task_id: run.limits.get(t.task_id, options.limit) for t in recipe.tasks}
 
     def full(task: str) -> bool:
@@ -165,17 +180,21 @@ def _run_one(
             submitted.append(index)
             yield item
 
+    done: set[int] = set()  # items that ended as a row or a skip; the rest were cut by the limit
     try:
         for result in executor.map_ordered(functools.partial(build_one, job), feed()):
             if bar is not None:
                 bar.update(1)
-            task_hint = expected[submitted.popleft()]
+            index = submitted.popleft()
+            task_hint, item = expected[index], items[index]
             if isinstance(result, Failed):
                 raise BuildFailed(result.message, result.detail)
             if task_hint is not None and full(task_hint):
                 continue  # built ahead by a worker, but its task filled meanwhile: as if never built
             if isinstance(result, Skipped):
                 writer.skip(result)
+                accounts[item.source_id].mark(item.files, SKIPPED)
+                done.add(index)
                 continue
             if result.task not in limits:
                 raise BuildFailed(f"recipe {recipe.name!r} produced undeclared task {result.task!r}")
@@ -185,6 +204,10 @@ def _run_one(
                 )
             if not full(result.task):
                 writer.add(result, manifests[result.source], recipe.name)
+                account = accounts[item.source_id]
+                account.mark((f.path for f in result.inputs if f.source_id == item.source_id), IN_ROWS)
+                account.mark(item.files, FILTERED, "companion")  # the item's files the row did not use
+                done.add(index)
                 crash_point("after-first-row")
             if all(full(task) for task in limits):
                 break
@@ -192,6 +215,64 @@ def _run_one(
         executor.close()
         if bar is not None:
             bar.close()
+    for index, item in enumerate(items):
+        if index not in done:
+            accounts[item.source_id].mark(item.files, FILTERED, "limit_reached")
+    for account in accounts.values():
+        writer.account(account)
+
+
+def _screened(
+    recipe: Recipe, sources: Sequence[FolderSource], writer: DatasetWriter, accounts: dict[str, SourceAccount]
+) -> Iterator[SourceItem]:
+    """The items the recipe will try, each source scanned once; every other file is recorded.
+
+    Grouping problems (e.g. DICOM without SeriesInstanceUID) and metadata stating a non-human
+    species become skips; metadata stating another modality, and items `select` leaves out,
+    become filters.
+    """
+    for source in sources:
+        scan = source.scan()
+        account = accounts[source.id] = SourceAccount(source.id, recipe.name, scan.inventory)
+        for problem in scan.problems:
+            _record_skip(writer, SourceItem(problem.key, source.id, source.root, problem.files), problem)
+            account.mark(problem.files, SKIPPED)
+        kept: list[SourceItem] = []
+        for item in scan.items:
+            verdict = screen(recipe.accepts, item.metadata, item.files[0])
+            if verdict is None:
+                kept.append(item)
+            elif verdict[0] == "filter":
+                account.mark(item.files, FILTERED, verdict[1])
+            else:
+                _record_skip(writer, item, Skipped(item.key, verdict[1], verdict[2]))
+                account.mark(item.files, SKIPPED)
+        selected = list(recipe.select(kept))
+        chosen = {item.key for item in selected}
+        for item in kept:
+            if item.key not in chosen:
+                account.mark(item.files, FILTERED, recipe.filter_reason(item))
+        yield from selected
+
+
+def _record_skip(writer: DatasetWriter, item: SourceItem, skipped: Skipped) -> None:
+    """Record a skip made outside the workers, after the privacy gate the workers' skips pass."""
+    result = gated_skip(item, skipped)
+    if isinstance(result, Failed):
+        raise BuildFailed(result.message, result.detail)
+    writer.skip(result)
+
+
+def _ordered(items: Iterable[SourceItem], recipe_name: str, seed: int) -> list[SourceItem]:
+    """Items in the seeded visiting order; a key seen twice (the same source given twice) is an error."""
+    seen: set[str] = set()
+    out: list[SourceItem] = []
+    for item in items:
+        if item.key in seen:
+            raise MedblinkError(f"item {item.key!r} appears twice: the same source was given twice?")
+        seen.add(item.key)
+        out.append(item)
+    return sorted(out, key=lambda it: (stable_hash(str(seed), recipe_name, it.key, length=32), it.key))
 
 
 def _apply_selection(items: list[SourceItem], selection: dict[str, list[str]]) -> list[SourceItem]:

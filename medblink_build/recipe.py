@@ -16,8 +16,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .hashing import sha256_bytes
-from .model import DisplayImage, Example, InputFile, SourceItem
+from .model import DisplayImage, Example, InputFile, SourceItem, Subject
 from .seeding import rng_for
+from .subject import Accepts, check_subject
 from .volume import Volume
 
 
@@ -36,15 +37,30 @@ class TaskInfo:
 class ItemContext:
     """What `Recipe.build` gets besides the item: seeded generators and digest-recording reads."""
 
-    def __init__(self, item: SourceItem, seed: int, params: dict[str, Any]) -> None:
+    def __init__(self, item: SourceItem, seed: int, params: dict[str, Any], accepts: Accepts | None = None) -> None:
         self.item = item
         self.seed = seed
         self.params = params
+        self.accepts = accepts
         self.inputs: list[InputFile] = []
+
+    def check_subject(self, subject: Subject, index: int = 0) -> None:
+        """SkipItem unless what input `index` states (modality, SOP class, species) fits the recipe's
+        `accepts` and agrees with the item's metadata. `read_image` and `read_volume` call it; a
+        recipe that reads through another reader calls it with what that reader returned."""
+        check_subject(self.accepts, self.item.metadata, subject, self.item.files[index])
 
     def rng(self, task: str) -> np.random.Generator:
         """The generator for this item in `task`, seeded by (seed, task, item key)."""
         return rng_for(self.seed, task, self.item.key)
+
+    def _check_header(self, index: int, path: Path, data: bytes) -> None:
+        if self.accepts is not None:
+            from .readers.dicom_subject import read_subject
+
+            subject = read_subject(path, data)
+            if subject is not None:
+                self.check_subject(subject, index)
 
     def read_bytes(self, index: int = 0) -> tuple[Path, bytes]:
         """Read input file `index` once, recording its sha256 for provenance."""
@@ -78,7 +94,11 @@ class ItemContext:
                 path, raw = self.read_bytes(i)
                 paths.append(path)
                 data[path] = raw
-        return read_volume(paths, data or None)
+                if len(data) == 1:  # the first DICOM file's header: refuse other modalities before the read
+                    self._check_header(i, path, raw)
+        volume = read_volume(paths, data or None)
+        self.check_subject(volume.subject, indices[0])
+        return volume
 
     def record(self, index: int) -> None:
         """Record the digest of input `index` without keeping its bytes (for readers that take paths)."""
@@ -103,7 +123,9 @@ class ItemContext:
         from .readers import read_image
 
         path, data = self.read_bytes(index)
+        self._check_header(index, path, data)
         image = read_image(path, data, frame=frame)
+        self.check_subject(image.subject, index)
         if image.geometry.burned_in_annotation == "YES" and burned_in != "keep":
             from .errors import SkipItem
 
@@ -131,6 +153,9 @@ class Recipe:
     description: ClassVar[str] = ""
     tasks: ClassVar[tuple[TaskInfo, ...]]
     sample_sources: ClassVar[tuple[str, ...]] = ()
+    #: The modalities the task means and whether it needs a human subject (`subject.py`); None
+    #: checks nothing (plugins written before the check existed).
+    accepts: ClassVar[Accepts | None] = None
     release_notes: ClassVar[dict[str, str]] = {}
 
     def task(self, task_id: str) -> TaskInfo:
@@ -140,8 +165,16 @@ class Recipe:
         raise KeyError(task_id)
 
     def select(self, items: Iterable[SourceItem]) -> Iterable[SourceItem]:
-        """The items this recipe can try; the default takes all. Must not read pixel data."""
+        """The items this recipe can try; the default takes all. Must not read pixel data.
+
+        Items left out are recorded as filtered with `filter_reason(item)`; items whose metadata
+        states another modality are filtered before `select` sees them (`accepts`).
+        """
         return items
+
+    def filter_reason(self, item: SourceItem) -> str:
+        """Why `select` left `item` out, for the build's accounting (a short snake_case reason)."""
+        return "not_selected"
 
     def expected_task(self, item: SourceItem) -> str | None:
         """The task `item` will feed, if metadata alone tells (no file reads); None when unknown.

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from .model import Subject
+
 
 @dataclass
 class Volume:
@@ -25,6 +27,7 @@ class Volume:
     direction: np.ndarray = field(default_factory=lambda: np.eye(3))  # columns: unit x, y, z axes in LPS
     meta: dict[str, Any] = field(default_factory=dict)  # non-identifying facts for provenance
     warnings: list[str] = field(default_factory=list)  # e.g. gantry tilt, uneven spacing
+    subject: Subject = field(default_factory=Subject)  # modality/species the files state, if any
 
     @property
     def shape(self) -> tuple[int, int, int]:

@@ -63,7 +63,7 @@ def build_one(job: Job, item: SourceItem) -> Example | Skipped | Failed:
 
 def _build(job: Job, item: SourceItem) -> Example | Skipped | Failed:
     recipe = recipe_instance(job.recipe)
-    ctx = ItemContext(item, job.seed, job.params)
+    ctx = ItemContext(item, job.seed, job.params, recipe.accepts)
     try:
         example = recipe.build(item, ctx)
     except SkipItem as skip:
@@ -81,6 +81,11 @@ def _build(job: Job, item: SourceItem) -> Example | Skipped | Failed:
         example.inputs = list(ctx.inputs)
     example.source = item.source_id  # the source is the item's, whatever the recipe set
     return _gated(item, example, example_texts(example))
+
+
+def gated_skip(item: SourceItem, skipped: Skipped) -> Skipped | Failed:
+    """A skip the build records itself (grouping problem, metadata screen), through the same gate."""
+    return _gated(item, skipped, [skipped.detail])  # type: ignore[return-value]
 
 
 def _relative(item: SourceItem, path: str) -> str:

@@ -15,8 +15,9 @@ the group is the bin holding the whole interval, and items whose interval comes 
 coin flip on a birthday. Bins (years): child 0-12, adolescent 13-17, adult 18-64, older adult 65+.
 With integer years and a 1-year margin, ages 12-13, 17-18 and 64-65 are therefore skipped.
 Ages below 0 or above 120 years are skipped (`age_implausible`); malformed values are skipped
-(`age_malformed`) with the problem named, never the value; DICOM files whose Modality is not a
-projection X-ray modality are skipped (`not_xray`).
+(`age_malformed`) with the problem named, never the value; files whose DICOM Modality or
+Secondary Capture SOP class is not a projection X-ray are skipped (`wrong_modality`), and
+non-human subjects (PatientSpeciesDescription / code, or a `species` column) as `non_human_subject`.
 
 Privacy: the age, birth date and study date never reach the output. The label keeps the group,
 the evidence kind and the bins; provenance holds only decode and geometry facts; skip details
@@ -42,6 +43,7 @@ from medblink_build.model import Example, SourceItem
 from medblink_build.questions import Question
 from medblink_build.readers.dicom_image import read_dicom_header
 from medblink_build.recipe import ItemContext, Recipe, TaskInfo
+from medblink_build.subject import Accepts
 from medblink_build.transforms import Transform, apply, resize_to_fit
 
 TASK = "age_estimation"
@@ -62,9 +64,6 @@ BOUNDARIES = tuple(b[2] for b in BINS[1:])
 MARGIN_YEARS = 1.0
 #: PatientAge and the birth/study dates may differ by this much before the item is skipped.
 CONFLICT_YEARS = 1.0
-#: DICOM Modality values of projection radiography (CR, DX, mammography, intra-oral, panoramic,
-#: radiographic imaging, angiography, fluoroscopy); OT (other) is accepted as unknown.
-XRAY_MODALITIES = frozenset({"CR", "DX", "MG", "IO", "PX", "RG", "XA", "RF", "OT"})
 
 QUESTION = "Based on this X-ray, which age group does the patient belong to?"
 
@@ -121,7 +120,7 @@ def age_from_dicom(ds: Any) -> tuple[AgeValue, str]:
 
 class Age(Recipe):
     name = "age"
-    version = "1.0.0"
+    version = "1.1.0"  # 1.1.0: modality and species through Recipe.accepts (wrong_modality, non_human_subject)
     description = (
         "The age group comes from metadata: a table column (`age` in years, e.g. NIH ChestX-ray14 Patient Age; "
         "else `bone_age_months`, e.g. RSNA Bone Age, a skeletal age), else DICOM PatientAge (nnnD/W/M/Y), else "
@@ -144,20 +143,17 @@ class Age(Recipe):
         ),
     )
     sample_sources = ("medblink-sample-age",)
+    #: Projection radiography and fluoroscopy; Modality OT or none is taken on the source's word.
+    accepts = Accepts({"xray", "fluoroscopy"}, human=True)
 
     def build(self, item: SourceItem, ctx: ItemContext) -> Example:
-        modality = item.metadata.get("modality", "")
-        if modality and "x-ray" not in modality.lower() and "xray" not in modality.lower():
-            raise SkipItem("not_xray", f"the source says the modality is {modality!r}")
-        image = ctx.read_image(0)  # records the digest; BurnedInAnnotation = YES is skipped there
+        # Modality, SOP class and species are checked there (accepts), as is BurnedInAnnotation = YES.
+        image = ctx.read_image(0)
         ds = None
         if image.decode.get("format") == "DICOM":
             with warnings.catch_warnings():  # malformed values are reported by this recipe, not pydicom
                 warnings.simplefilter("ignore")
                 ds = read_dicom_header(item.path(0), pixels=False)
-            dicom_modality = _tag(ds, "Modality").upper()
-            if dicom_modality and dicom_modality not in XRAY_MODALITIES:
-                raise SkipItem("not_xray", f"DICOM Modality {dicom_modality} is not a projection X-ray")
 
         kind = "chronological"
         try:

@@ -46,6 +46,7 @@ from medblink_build.errors import SkipItem
 from medblink_build.model import Example, SourceItem
 from medblink_build.questions import Question
 from medblink_build.recipe import ItemContext, Recipe, TaskInfo
+from medblink_build.subject import Accepts
 from medblink_build.tasks.contrast_evidence import TRUE_WORDS, derived_reason, evidence_from_table, evidence_from_tags
 from medblink_build.transforms import Transform, apply
 from medblink_build.volume import Volume
@@ -102,7 +103,7 @@ def representative_slice(volume: Volume) -> int:
 
 class Enhancement(Recipe):
     name = "enhancement"
-    version = "1.2.0"  # 1.2.0: coded/Enhanced CT evidence, derived images skipped, no header text in output
+    version = "1.2.0"  # 1.2.0: coded and Enhanced CT evidence, derived images skipped, no header text out, CT only
     description = (
         "The label is taken from evidence in order: the source's labels table (e.g. a Contrast column), "
         "then DICOM contrast attributes (Enhanced CT ContrastBolusUsageSequence administered YES/NO, the coded "
@@ -119,6 +120,8 @@ class Enhancement(Recipe):
     )
     tasks = (TaskInfo(TASK, "CT", "abdomen", "Whether a CT slice was acquired with IV contrast.", QUESTION),)
     sample_sources = ("medblink-sample-ct-series",)
+    #: CT only: an MR series with ContrastBolusAgent set is `wrong_modality`, never a CT question.
+    accepts = Accepts({"ct"}, human=True)
 
     def build(self, item: SourceItem, ctx: ItemContext) -> Example:
         table = evidence_from_table(item.metadata.get("contrast"))

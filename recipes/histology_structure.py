@@ -50,6 +50,7 @@ from medblink_build.readers.annotations import (
 from medblink_build.readers.tissue import slide_tissue
 from medblink_build.readers.wsi import Slide, open_slide, plan_region, read_plan, region_provenance
 from medblink_build.recipe import ItemContext, Recipe, TaskInfo
+from medblink_build.subject import Accepts
 from medblink_build.tasks.slide_inputs import open_annotation, resolve_mpp, slide_and_annotation
 from medblink_build.tasks.tissue_classes import askable, structure_text
 from medblink_build.tasks.tissue_tiles import place_class_markers, screen_tiles
@@ -85,7 +86,7 @@ def target_letter_index(rng: np.random.Generator) -> int:
 
 class HistologyStructure(Recipe):
     name = "histology-structure"
-    version = "1.1.0"
+    version = "1.1.0"  # 1.1.0: shapely-validated polygons; histology only (metadata modality checked)
     description = (
         f"A {TILE_SIZE} x {TILE_SIZE} px tile at {TILE_MPP:g} um/px (or the image's own, coarser resolution) is read "
         "from a slide or tile with tissue-class annotations (label mask or GeoJSON polygons). Two classes present in "
@@ -111,6 +112,8 @@ class HistologyStructure(Recipe):
         "shell) makes the item a recorded skip instead of label truth; the sample slides' stroma hole now lies "
         "inside its shell.",
     }
+    #: Slides and tiles; the tissue classes come from the annotation, so no human anatomy is assumed.
+    accepts = Accepts({"histology"}, human=False)
 
     # --- inputs ----------------------------------------------------------------------------
 

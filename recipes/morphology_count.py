@@ -39,6 +39,7 @@ from medblink_build.model import Example, SourceItem
 from medblink_build.questions import Question
 from medblink_build.readers.instances import AnnotatedImage, InstanceAnnotations
 from medblink_build.recipe import ItemContext, Recipe, TaskInfo
+from medblink_build.subject import Accepts
 from medblink_build.tasks.counting import (
     DENTAL_IMAGE,
     N_CHOICES,
@@ -76,7 +77,7 @@ def _primary_name(item: SourceItem) -> str:
 
 class MorphologyCount(Recipe):
     name = "morphology-count"
-    version = "1.0.0"
+    version = "1.1.0"  # 1.1.0: X-ray or histology of a human subject only (accepts)
     description = (
         "Counts come from instance annotations (COCO-style JSON or Labelbox rows) beside each image. "
         "DENTEX quadrant+enumeration labels give wisdom teeth as category_id_2 == 7 (FDI 18/28/38/48); "
@@ -103,6 +104,8 @@ class MorphologyCount(Recipe):
         ),
     )
     sample_sources = ("medblink-sample-dental",)
+    #: Dental radiographs (FDI / Universal tooth numbers are human), or histology with count_category.
+    accepts = Accepts({"xray", "histology"}, human=True)
 
     def select(self, items: Iterable[SourceItem]) -> Iterator[SourceItem]:
         """Every image, plus a placeholder item for each annotation entry whose image is missing.

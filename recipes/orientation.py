@@ -19,6 +19,7 @@ from medblink_build.geometry import FRONTAL_DISPLAY, FRONTAL_VIEWS, GeometryErro
 from medblink_build.model import Example, SourceItem
 from medblink_build.questions import Question
 from medblink_build.recipe import ItemContext, Recipe, TaskInfo
+from medblink_build.subject import Accepts
 from medblink_build.transforms import Transform, apply, dihedral, resize_to_fit
 
 #: Output images are resized (Lanczos) so the longer side is at most this many pixels.
@@ -48,7 +49,7 @@ NOUNS = {"imaging_orientation_cxr": "chest X-ray", "imaging_orientation_pelvic":
 
 class Orientation(Recipe):
     name = "orientation"
-    version = "1.0.0"
+    version = "1.1.0"  # 1.1.0: only human projection X-rays (Modality, SOP class, species checked)
     description = (
         "Each frontal radiograph is canonicalised to the standard display from its DICOM "
         "PatientOrientation (or a labels.csv `orientation`; when neither exists the source's stored "
@@ -74,6 +75,7 @@ class Orientation(Recipe):
         ),
     )
     sample_sources = ("medblink-sample-xray",)
+    accepts = Accepts({"xray"}, human=True)
 
     def select(self, items):  # type: ignore[no-untyped-def]
         for item in items:
@@ -81,6 +83,9 @@ class Orientation(Recipe):
             if anatomy and anatomy not in TASK_BY_ANATOMY:
                 continue  # a source that says what it is, and it is not ours: not even a skip
             yield item
+
+    def filter_reason(self, item: SourceItem) -> str:
+        return "not_this_recipe_anatomy"
 
     def expected_task(self, item: SourceItem) -> str | None:
         """From the anatomy a labels table or the manifest states; None when only the file can tell."""
@@ -91,6 +96,9 @@ class Orientation(Recipe):
         geometry = image.geometry
         anatomy = (item.metadata.get("anatomy") or geometry.body_part or "").lower()
         task = TASK_BY_ANATOMY.get(anatomy)
+        stated, body = item.metadata.get("anatomy", "").lower(), (geometry.body_part or "").lower()
+        if stated and TASK_BY_ANATOMY.get(body, task) != task:
+            raise SkipItem("metadata_conflict", f"metadata anatomy {stated!r}, DICOM BodyPartExamined {body.upper()}")
         if task is None:
             raise SkipItem("anatomy_unknown", f"anatomy {anatomy or 'not stated'!r} is not chest or pelvis")
         view = (geometry.view_position or item.metadata.get("view") or "").upper()

@@ -36,6 +36,7 @@ from medblink_build.readers import read_volume
 from medblink_build.readers.dicom_seg import is_dicom_seg, read_dicom_seg, referenced_series_files
 from medblink_build.readers.volume_dicom import group_series
 from medblink_build.recipe import ItemContext, Recipe, TaskInfo
+from medblink_build.subject import Accepts
 from medblink_build.transforms import Transform, apply, dihedral, dihedral_map_points
 from medblink_build.volume import Volume
 
@@ -108,12 +109,14 @@ def _seg_reference_ct(item: SourceItem, ctx: ItemContext, segs: list[int]) -> tu
         raise SkipItem("seg_reference_missing", f"{item.files[segs[0]]}: its CT series is not among the item's files")
     for path in files:
         ctx.record(others[path])
-    return read_volume(files), files
+    ct = read_volume(files)
+    ctx.check_subject(ct.subject, others[files[0]])
+    return ct, files
 
 
 class RelativePosition(Recipe):
     name = "relative-position"
-    version = "1.1.0"  # 1.1.0: DICOM SEG masks, label maps, portal vein and liver tumour structures
+    version = "1.2.0"  # 1.1.0: DICOM SEG masks, label maps, portal vein and liver tumour structures; 1.2.0: accepts
     description = (
         "An axial CT slice (soft-tissue window W400/L40, radiological convention) is chosen where two "
         f"segmented structures are each one connected component of at least {MIN_AREA_MM2:g} mm^2 and "
@@ -131,6 +134,8 @@ class RelativePosition(Recipe):
         ),
     )
     sample_sources = ("medblink-sample-ct-seg",)
+    #: A CT of a human (the structures asked about are human organs); masks are not checked.
+    accepts = Accepts({"ct"}, human=True)
 
     def build(self, item: SourceItem, ctx: ItemContext) -> Example:
         segs = [i for i in range(len(item.files)) if is_dicom_seg(item.path(i))]

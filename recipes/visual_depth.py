@@ -43,6 +43,7 @@ from medblink_build.markers import Marker, draw_markers, marker_radius
 from medblink_build.model import Example, SourceItem
 from medblink_build.readers.depth_map import DepthNotMetric, DepthScale, read_depth_map
 from medblink_build.recipe import ItemContext, Recipe, TaskInfo
+from medblink_build.subject import Accepts
 from medblink_build.tasks.depth_surface import disc_depth, local_range, unambiguous
 from medblink_build.transforms import Transform, apply, resize_to_fit
 
@@ -99,7 +100,7 @@ def _scale(item: SourceItem) -> tuple[DepthScale, int | None]:
 
 class VisualDepth(Recipe):
     name = "visual-depth"
-    version = "1.1.0"  # 1.1.0: colour renderings of depth skipped (depth_not_metric); degenerate frames skipped
+    version = "1.1.0"  # 1.1.0: colour depth renderings and degenerate frames skipped, endoscopy only
     description = (
         "Two to four lettered markers (seeded) are drawn on an endoscopic frame where its depth map is valid "
         f"and smooth (no neighbouring depth pixels differing by more than {EDGE_JUMP:.0%} within the marker's "
@@ -123,6 +124,8 @@ class VisualDepth(Recipe):
         ),
     )
     sample_sources = ("medblink-sample-endoscopy",)
+    #: Endoscopy frames (RGB + depth); depth needs no human anatomy.
+    accepts = Accepts({"endoscopy"}, human=False)
 
     def build(self, item: SourceItem, ctx: ItemContext) -> Example:
         depth_index = _depth_file(item)

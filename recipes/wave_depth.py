@@ -51,6 +51,7 @@ from medblink_build.readers.ultrasound_region import (
     locate_imaging_area,
 )
 from medblink_build.recipe import ItemContext, Recipe, TaskInfo
+from medblink_build.subject import Accepts
 from medblink_build.transforms import Transform, apply, crop, resize_to_fit
 
 TASK = "wave_based_depth_estimation"
@@ -76,7 +77,7 @@ _VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
 
 class WaveDepth(Recipe):
     name = "wave-depth"
-    version = "1.1.0"  # 1.1.0: DICOM region/probe model first; frame-filling areas unclear; bad frames skipped
+    version = "1.1.0"  # 1.1.0: DICOM region/probe model first, frame-filling areas unclear, bad frames skipped, US only
     description = (
         "Two to four lettered markers (seeded) are drawn inside the imaging area of an ultrasound frame (the "
         "DICOM SequenceOfUltrasoundRegions region when usable, else the fan or rectangle segmented from the "
@@ -99,12 +100,15 @@ class WaveDepth(Recipe):
         ),
     )
     sample_sources = ("medblink-sample-ultrasound",)
+    #: Ultrasound, including screens exported as Secondary Capture; depth needs no human anatomy.
+    accepts = Accepts({"us"}, human=False, secondary_capture=True)
 
     def build(self, item: SourceItem, ctx: ItemContext) -> Example:
         if item.files[0].lower().endswith(_VOLUME_SUFFIXES):
             raise SkipItem("unsupported_format", f"{item.files[0]}: ultrasound volumes (e.g. NIfTI) are not read yet")
         path, data = ctx.read_bytes(0)
         us = read_ultrasound(path, data)
+        ctx.check_subject(us.image.subject)
         pixels = us.image.pixels
         ctx.check_image(pixels)
         problem = us.region.calibration_problem() if us.region is not None else None

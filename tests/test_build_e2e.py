@@ -131,7 +131,7 @@ def test_answer_letters_are_balanced(built: Path) -> None:
 def test_manifest_records_inputs_digests_and_versions(built: Path, xray_source: Path) -> None:
     manifest = json.loads((built / "manifest.json").read_text())
     assert manifest["format"] == "medblink-build-output"
-    assert manifest["recipes"] == {"orientation": "1.0.0"}
+    assert manifest["recipes"] == {"orientation": "1.1.0"}
     assert manifest["seed"] == 7
     for entry in manifest["inputs"]:
         digest = hashlib.sha256((xray_source / entry["path"]).read_bytes()).hexdigest()

@@ -23,7 +23,7 @@ def test_every_command_has_help(path, cli) -> None:  # type: ignore[no-untyped-d
 def test_list_shows_recipes_and_their_configs(cli) -> None:  # type: ignore[no-untyped-def]
     code, output = cli("list")
     assert code == 0
-    assert "orientation 1.0.0" in output
+    assert "orientation 1.1.0" in output
     assert "imaging_orientation_cxr" in output and "imaging_orientation_pelvic" in output
 
 

@@ -58,7 +58,7 @@ def test_one_more_item_per_config_is_listed_as_added(builds: dict[str, Path]) ->
         assert f"| `{config}` | 3 → 4 | +1 | 1 | 0 | 0 | 3 |" in notes
         assert "Rows: 3 → 4 (+1)" in _section(notes, config)
     assert "| **total** | 6 → 8 | +2 | 2 | 0 | 0 | 6 |" in notes
-    assert "- seed: `0` (unchanged)" in notes and "- recipe `orientation`: `1.0.0` (unchanged)" in notes
+    assert "- seed: `0` (unchanged)" in notes and "- recipe `orientation`: `1.1.0` (unchanged)" in notes
     assert "- nothing to flag" in notes
 
 
@@ -108,18 +108,18 @@ def test_checks_flag_an_unbumped_release_and_an_unexplained_change(builds: dict[
     assert notes.startswith("# Release notes: MedBLINK 1.0.0 → MedBLINK 1.0.0")
     assert _listed(notes, config, "Changed") == [changed_id]
     assert "content changed but the release version stayed at `1.0.0`: bump it" in notes
-    assert f"`{config}`: 1 item(s) changed although recipe `orientation` stayed at `1.0.0`" in notes
+    assert f"`{config}`: 1 item(s) changed although recipe `orientation` stayed at `1.1.0`" in notes
     # Manifests only (no folders): changed ids are listed without column names.
     assert f"- `{changed_id}`\n" in notes
 
     manifest["release"]["version"] = "1.0.1"
-    manifest["recipes"]["orientation"] = "1.1.0"
+    manifest["recipes"]["orientation"] = "1.2.0"
     for info in manifest["configs"].values():
-        info["recipe_version"] = "1.1.0"
+        info["recipe_version"] = "1.2.0"
     new.write_text(json.dumps(manifest))
     notes = release_notes(old, new)
-    assert "- release: `1.0.0` → `1.0.1`" in notes and "- recipe `orientation`: `1.0.0` → `1.1.0`" in notes
-    assert "Recipe: `orientation 1.0.0` → `orientation 1.1.0`" in _section(notes, config)
+    assert "- release: `1.0.0` → `1.0.1`" in notes and "- recipe `orientation`: `1.1.0` → `1.2.0`" in notes
+    assert "Recipe: `orientation 1.1.0` → `orientation 1.2.0`" in _section(notes, config)
     assert "- nothing to flag" in notes
 
     manifest["release"]["version"] = "0.9.0"

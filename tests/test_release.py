@@ -19,7 +19,17 @@ def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
     code, output = run_cli("build", "--out", out, "--version", "1.0.1")
     assert code == 0, output
     assert "wrote sample release MedBLINK 1.0.1" in output
+    assert "files: " in output and " in rows / " in output and " filtered " in output
     return out
+
+
+def test_multi_recipe_build_accounts_per_source_and_recipe(release: Path) -> None:
+    accounting = json.loads((release / "manifest.json").read_text())["accounting"]
+    pairs = [(a["source"], a["recipe"]) for a in accounting]
+    assert len(pairs) == len(set(pairs)) and len({r for _, r in pairs}) >= 8
+    for entry in accounting:
+        assert entry["files"] == entry["in_rows"] + entry["skipped"] + entry["filtered"] > 0, entry
+        assert "unaccounted" not in entry["filtered_by_reason"], entry
 
 
 def test_published_counts_are_the_default_release() -> None:

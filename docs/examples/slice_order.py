@@ -17,6 +17,7 @@ from medblink_build.errors import SkipItem
 from medblink_build.model import Example, SourceItem
 from medblink_build.questions import Question
 from medblink_build.recipe import ItemContext, Recipe, TaskInfo
+from medblink_build.subject import Accepts
 from medblink_build.transforms import apply
 
 TASK = "ct_slice_order"
@@ -36,6 +37,7 @@ class SliceOrder(Recipe):
     )
     tasks = (TaskInfo(TASK, "CT", "abdomen", "Which of two axial CT slices is more cranial.", QUESTION),)
     sample_sources = ("medblink-sample-ct-seg",)
+    accepts = Accepts({"ct"}, human=True)  # "closer to the head" assumes a human body's axis
 
     def build(self, item: SourceItem, ctx: ItemContext) -> Example:
         volume = ctx.read_volume(0)  # the CT only; its masks are not needed here

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..accounting import SourceAccount
 from ..hashing import sha256_file
 from ..manifests import Manifest
 from ..model import Example, Skipped
@@ -70,6 +71,7 @@ class DatasetWriter:
         self.recipe_descriptions: dict[str, str] = {}
         self.inputs: dict[tuple[str, str], str] = {}
         self.skipped: list[Skipped] = []
+        self.accounting: list[dict[str, Any]] = []
 
     def declare(self, recipe_name: str, version: str, description: str, tasks: tuple[TaskInfo, ...]) -> None:
         self.recipes[recipe_name] = version
@@ -100,6 +102,10 @@ class DatasetWriter:
 
     def skip(self, skipped: Skipped) -> None:
         self.skipped.append(skipped)
+
+    def account(self, account: SourceAccount) -> None:
+        """Record where every file of one source ended in one recipe's run (`accounting.py`)."""
+        self.accounting.append(account.to_json())
 
     def counts(self) -> dict[str, int]:
         return {task: state.shards.rows for task, state in self.tasks.items()}
@@ -151,6 +157,7 @@ class DatasetWriter:
             "sources": [s.to_json() for s in sources],
             "inputs": [{"source": s, "path": p, "sha256": d} for (s, p), d in sorted(self.inputs.items())],
             "configs": configs,
+            "accounting": sorted(self.accounting, key=lambda a: (a["source"], a["recipe"])),
             "skipped": {
                 "by_reason": self.skip_counts(),
                 "items": [

@@ -17,6 +17,7 @@ from ..errors import ReaderError
 from ..geometry import GeometryError, parse_patient_orientation
 from ..model import DisplayImage, ImageGeometry
 from .decoding import decode_or_raise
+from .dicom_subject import subject_of
 from .display import to_display_uint8
 from .limits import MAX_IMAGE_PIXELS
 
@@ -165,7 +166,9 @@ def read_dicom_image(path: str | Path, data: bytes | None = None, *, frame: int 
         decode["window"] = {"method": "colour converted to RGB by pydicom"}
     else:
         raise ReaderError(path, f"unsupported Photometric Interpretation {photometric!r}")
-    return DisplayImage(pixels=np.ascontiguousarray(pixels), geometry=geometry_of(ds), decode=decode)
+    return DisplayImage(
+        pixels=np.ascontiguousarray(pixels), geometry=geometry_of(ds), decode=decode, subject=subject_of(ds)
+    )
 
 
 def _rgb_to_uint8(arr: np.ndarray, bits: int) -> np.ndarray:

@@ -37,6 +37,7 @@ from ..volume import Volume
 from .decoding import decode_or_raise
 from .dicom_contrast import contrast_attributes
 from .dicom_image import read_dicom_header
+from .dicom_subject import subject_of
 from .limits import MAX_IMAGE_PIXELS
 from .volume_canonical import canonicalise, check_voxel_count
 
@@ -106,22 +107,30 @@ def group_series(paths: Iterable[str | Path] | str | Path) -> tuple[dict[str, li
     lists one line per skipped file (not DICOM, no image, no SeriesInstanceUID). A directory in
     `paths` stands for all files below it.
     """
+    groups, failed = group_series_files(paths)
+    return groups, [str(ReaderError(path, problem)) for path, problem in failed]
+
+
+def group_series_files(
+    paths: Iterable[str | Path] | str | Path,
+) -> tuple[dict[str, list[Path]], list[tuple[Path, str]]]:
+    """`group_series` with each problem as (file, problem), so a caller can record every file."""
     groups: dict[str, list[Path]] = {}
-    problems: list[str] = []
+    problems: list[tuple[Path, str]] = []
     for path in _expand(paths):
         try:
             ds = read_dicom_header(path, pixels=False)
         except ReaderError as exc:
-            problems.append(str(exc))
+            problems.append((path, exc.problem))
             continue
         if "Rows" not in ds or "Columns" not in ds:
             sop = ds.get("SOPClassUID")
             kind = getattr(sop, "name", None) or str(sop or "unknown SOP class")
-            problems.append(str(ReaderError(path, f"DICOM without an image ({kind})")))
+            problems.append((path, f"DICOM without an image ({kind})"))
             continue
         uid = str(ds.get("SeriesInstanceUID") or "")
         if not uid:
-            problems.append(str(ReaderError(path, "DICOM image without SeriesInstanceUID (0020,000E)")))
+            problems.append((path, "DICOM image without SeriesInstanceUID (0020,000E)"))
             continue
         groups.setdefault(uid, []).append(path)
     return {uid: sorted(files) for uid, files in groups.items()}, problems
@@ -447,9 +456,7 @@ def _stack(slices: list[_Slice], datasets: dict[Path, Any] | None, integral: boo
 # --------------------------------------------------------------------------- public reader
 
 
-def read_dicom_series(
-    paths: Iterable[str | Path] | str | Path, data: Mapping[Path, bytes] | None = None
-) -> Volume:
+def read_dicom_series(paths: Iterable[str | Path] | str | Path, data: Mapping[Path, bytes] | None = None) -> Volume:
     """Read ONE series (files of one SeriesInstanceUID, or one enhanced multi-frame file) into a `Volume`.
 
     A directory stands for every file below it. Use `group_series` first for folders that may hold
@@ -519,4 +526,6 @@ def read_dicom_series(
     affine[:3, 1] = col * row_step
     affine[:3, 2] = k_col
     affine[:3, 3] = slices[0].ipp
-    return canonicalise(data, affine, meta, warnings, path=label)
+    volume = canonicalise(data, affine, meta, warnings, path=label)
+    volume.subject = subject_of(first_ds)
+    return volume

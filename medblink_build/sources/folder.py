@@ -1,8 +1,11 @@
 """A local copy of a source: files found under a root folder, with per-file metadata.
 
-Files are found recursively in sorted order (hidden entries and symlinks leaving the root are
-ignored), filtered by the manifest's include globs or, without them, by image suffix or DICOM
-content. Metadata comes from the manifest's defaults, then its metadata tables (e.g. the NIH
+Files are found recursively in sorted order, filtered by the manifest's include globs or, without
+them, by image or slide suffix or by DICOM content (the `DICM` marker or a preamble-less header,
+whatever the name: `CT.1.3.12.2.1107...` and `IM0001` are DICOM). Every regular file under the
+root is inventoried, so the build can account for it: the files left out here carry the reason
+(`hidden`, `metadata_table`, `not_included`, `not_an_image`, `symlink_outside_root`, ...).
+Metadata comes from the manifest's defaults, then its metadata tables (e.g. the NIH
 `Data_Entry_2017.csv`), then an optional `labels.csv` in the root with a `path` column: later
 ones win. Tables are parsed as CSV data, and a row naming a path outside the root is an error.
 """
@@ -20,12 +23,28 @@ from pathlib import Path, PurePosixPath
 
 from ..errors import SourceError
 from ..manifests import Manifest, MetadataTable
-from ..model import SourceItem
-from ..readers import IMAGE_SUFFIXES, sniff_format
+from ..model import Skipped, SourceItem
+from ..readers import IMAGE_SUFFIXES, looks_like_dicom
+from ..readers.wsi import SLIDE_SUFFIXES
 from ..seeding import stable_hash
 
 LABELS_FILE = "labels.csv"
 LABELS_TABLE = MetadataTable(path=LABELS_FILE, key="path", match="relpath")
+#: Reasons `group_series` gives for a file it cannot put in a series, as skip reasons.
+SERIES_PROBLEMS = (
+    ("without SeriesInstanceUID", "series_uid_missing"),
+    ("DICOM without an image", "dicom_without_image"),
+)
+
+
+@dataclass
+class Scan:
+    """What a source holds: its items, every file with the discovery filter it met (None for a
+    candidate), and the candidates that became no item (e.g. DICOM without SeriesInstanceUID)."""
+
+    items: list[SourceItem]
+    inventory: dict[str, str | None]
+    problems: list[Skipped]
 
 
 def _is_inside(root: Path, candidate: Path) -> bool:
@@ -54,36 +73,45 @@ class FolderSource:
     def id(self) -> str:
         return self.manifest.id
 
-    def _candidate_files(self) -> list[str]:
+    def inventory(self) -> dict[str, str | None]:
+        """Every file under the root (sorted, relative POSIX path) -> None for a candidate input,
+        else the reason it is not one. Hidden folders are walked too, so nothing goes uncounted."""
         root = self.root.resolve()
-        found: list[str] = []
+        tables = {t.path for t in self.manifest.tables} | {LABELS_FILE, "source.toml"}
+        found: dict[str, str | None] = {}
         for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            dirnames.sort()
             base = Path(dirpath)
+            hidden_dir = any(part.startswith(".") for part in base.relative_to(root).parts)
             for name in sorted(filenames):
-                if name.startswith("."):
-                    continue
                 full = base / name
-                if full.is_symlink() and not _is_inside(root, full):
-                    continue
                 rel = full.relative_to(root).as_posix()
-                if self._wanted(rel, full):
-                    found.append(rel)
+                found[rel] = self._filter(rel, full, root, hidden_dir or name.startswith("."), tables)
         return found
 
-    def _wanted(self, rel: str, full: Path) -> bool:
+    def _filter(self, rel: str, full: Path, root: Path, hidden: bool, tables: set[str]) -> str | None:
+        if hidden:
+            return "hidden"
+        if full.is_symlink() and not _is_inside(root, full):
+            return "symlink_outside_root"
+        if not full.is_file():  # a FIFO, socket or device (never opened), or a link to a folder
+            return "not_a_regular_file"
+        if rel in tables:
+            return "metadata_table"
         if self.manifest.include:
-            return any(fnmatch.fnmatchcase(rel, pattern) for pattern in self.manifest.include)
+            return None if any(fnmatch.fnmatchcase(rel, p) for p in self.manifest.include) else "not_included"
         suffix = full.suffix.lower()
-        if suffix in IMAGE_SUFFIXES:
-            return True
-        if suffix == "":
-            try:
-                with open(full, "rb") as f:
-                    return sniff_format(f.read(132)) == "dicom"
-            except OSError:
-                return False
-        return False
+        if suffix in IMAGE_SUFFIXES or suffix in SLIDE_SUFFIXES:
+            return None
+        try:  # by content whatever the name: `CT.1.3.12...` has the bogus suffix ".12..."
+            with open(full, "rb") as f:
+                if looks_like_dicom(f.read(132)):
+                    return None
+        except OSError:
+            return None  # left to the reader, which records the problem as a skip
+        if full.parent.with_suffix(".mrxs").is_file():
+            return "slide_companion"  # the data folder beside a MIRAX slide
+        return "not_an_image"
 
     def _read_table(self, table: MetadataTable, required: bool) -> dict[str, dict[str, str]]:
         path = self.root / table.path
@@ -119,11 +147,22 @@ class FolderSource:
         one SeriesInstanceUID), or per folder ("folder": a primary file matching the include globs
         plus the companion files beside it, e.g. a CT and its organ masks).
         """
+        yield from self.scan().items
+
+    def scan(self) -> Scan:
+        """Items, the inventory of every file and the grouping problems, in one walk."""
         if not self.root.is_dir():
             raise SourceError(f"{self.root}: source folder does not exist or is not a folder")
+        inventory = self.inventory()
+        problems: list[Skipped] = []
+        candidates = [rel for rel, reason in inventory.items() if reason is None]
+        items = list(self._items(self._grouped(candidates, problems)))
+        return Scan(items, inventory, problems)
+
+    def _items(self, groups: Iterator[tuple[str, list[str]]]) -> Iterator[SourceItem]:
         tables = [(t, self._read_table(t, required=True)) for t in self.manifest.tables]
         tables.append((LABELS_TABLE, self._read_table(LABELS_TABLE, required=False)))
-        for key, files in self._grouped(self._candidate_files()):
+        for key, files in groups:
             first = PurePosixPath(files[0])
             lookup = {
                 "relpath": files[0],
@@ -140,16 +179,20 @@ class FolderSource:
                 key=f"{self.id}/{key}", source_id=self.id, root=self.root, files=tuple(files), metadata=metadata
             )
 
-    def _grouped(self, candidates: list[str]) -> Iterator[tuple[str, list[str]]]:
+    def _grouped(self, candidates: list[str], problems: list[Skipped]) -> Iterator[tuple[str, list[str]]]:
         kind = self.manifest.item
         if kind in ("file", "folder"):
             for rel in candidates:
                 files = [rel, *self._companions(rel)]
                 yield (rel if kind == "file" else PurePosixPath(rel).parent.as_posix()), files
         else:  # series
-            from ..readers.volume_dicom import group_series
+            from ..readers.volume_dicom import group_series_files
 
-            groups, _problems = group_series([self.root / rel for rel in candidates])
+            groups, failed = group_series_files([self.root / rel for rel in candidates])
+            for path, problem in failed:
+                rel = path.relative_to(self.root).as_posix()
+                reason = next((r for text, r in SERIES_PROBLEMS if text in problem), "unreadable")
+                problems.append(Skipped(f"{self.id}/{rel}", reason, f"{rel}: {problem}", files=(rel,)))
             by_folder: dict[str, list[tuple[str, list[str]]]] = {}
             for uid, paths in groups.items():
                 files = sorted(p.relative_to(self.root).as_posix() for p in paths)

@@ -57,7 +57,7 @@ AGE_CASES: dict[str, AgeCase] = {
     "dicom/dx_011.dcm": AgeCase("age_near_boundary", {"PatientAge": "064Y"}),
     "dicom/dx_012.dcm": AgeCase("age_implausible", {"PatientAge": "130Y"}),
     "dicom/dx_013.dcm": AgeCase("no_age", {}),
-    "dicom/dx_014.dcm": AgeCase("not_xray", {"PatientAge": "052Y", "Modality": "CT"}),
+    "dicom/dx_014.dcm": AgeCase("wrong_modality", {"PatientAge": "052Y", "Modality": "CT"}),
     "dicom/dx_015.dcm": AgeCase("adult", {"PatientAge": "027Y"}),
     "dicom/dx_016.dcm": AgeCase("child", {"PatientAge": "007Y"}),
     "dicom/dx_017.dcm": AgeCase("older_adult", {"PatientAge": "081Y"}),
