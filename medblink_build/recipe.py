@@ -56,7 +56,7 @@ class ItemContext:
 
     def _check_header(self, index: int, path: Path, data: bytes) -> None:
         if self.accepts is not None:
-            from .readers.dicom_subject import read_subject
+            from .readers.dicom_image import read_subject
 
             subject = read_subject(path, data)
             if subject is not None:

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ReaderError
+from ..errors import MedblinkError, ReaderError
 from ..geometry import GeometryError, parse_patient_orientation
-from ..model import DisplayImage, ImageGeometry
+from ..model import DisplayImage, ImageGeometry, Subject
 from .decoding import decode_or_raise
 from .dicom_subject import subject_of
 from .display import to_display_uint8
@@ -176,3 +176,16 @@ def _rgb_to_uint8(arr: np.ndarray, bits: int) -> np.ndarray:
     if bits <= 8:
         return arr.astype(np.uint8, copy=False)
     return np.rint(arr.astype(np.float64) * (255.0 / (2**bits - 1))).astype(np.uint8)
+
+
+def read_subject(path: str | Path, data: bytes) -> Subject | None:
+    """The Subject of a DICOM file from its header alone (None when the bytes are not DICOM), so a
+    caller can refuse a file of another modality before decoding pixels or building a volume."""
+    from .sniff import sniff_format
+
+    if sniff_format(data[:512], Path(path).suffix) != "dicom":
+        return None
+    try:
+        return subject_of(read_dicom_header(path, data, pixels=False))
+    except MedblinkError:
+        return None  # the reader reports the problem when it reads the file

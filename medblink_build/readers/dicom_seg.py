@@ -66,7 +66,7 @@ def is_dicom_seg(path: str | Path) -> bool:
 
     Never raises: unreadable or non-DICOM files are simply not SEGs.
     """
-    from . import sniff_format
+    from .sniff import sniff_format
 
     path = Path(path)
     try:

@@ -8,10 +8,8 @@ PatientSpeciesDescription is kept upper-cased only to be compared with the human
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from ..errors import MedblinkError
 from ..model import Subject
 
 
@@ -37,20 +35,6 @@ def _species(ds: Any) -> str | None:
         if value:
             return f"{scheme}:{value}" if scheme else value
     return _text(ds, "PatientSpeciesDescription")
-
-
-def read_subject(path: str | Path, data: bytes) -> Subject | None:
-    """The Subject of a DICOM file from its header alone (None when the bytes are not DICOM), so a
-    caller can refuse a file of another modality before decoding pixels or building a volume."""
-    from . import sniff_format
-    from .dicom_image import read_dicom_header
-
-    if sniff_format(data[:512], Path(path).suffix) != "dicom":
-        return None
-    try:
-        return subject_of(read_dicom_header(path, data, pixels=False))
-    except MedblinkError:
-        return None  # the reader reports the problem when it reads the file
 
 
 def subject_of(ds: Any) -> Subject:

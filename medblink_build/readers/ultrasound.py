@@ -31,9 +31,10 @@ from typing import Any
 
 from ..errors import ReaderError
 from ..model import DisplayImage
-from . import read_image, sniff_format
+from . import read_image
 from .dicom_image import read_dicom_header
 from .files import input_bytes
+from .sniff import sniff_format
 
 #: RegionSpatialFormat 1: a 2-D image region (B-mode or colour flow).
 SPATIAL_2D = 1
