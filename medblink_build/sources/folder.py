@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import csv
 import fnmatch
+import glob
 import json
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 from ..errors import SourceError
@@ -112,6 +113,37 @@ class FolderSource:
             raise SourceError(f"{path}: malformed CSV: {exc}") from exc
         return rows
 
+    def _tables(self, table: MetadataTable) -> list[tuple[MetadataTable, dict[str, dict[str, str]]]]:
+        """Every file a manifest table names (its path may be a glob), keyed as items are looked up.
+
+        Path keys (relpath / folder matches) are normalised ("./a\\b/" -> "a/b"), and for tables
+        relative to their own folder (NBIA metadata.csv) prefixed with that folder.
+        """
+        if not glob.has_magic(table.path):
+            if table.optional and not (self.root / table.path).exists():
+                return []
+            paths = [table.path]
+        else:
+            root = self.root.resolve()
+            paths = sorted(
+                p.relative_to(self.root).as_posix()
+                for p in self.root.glob(table.path)
+                if p.is_file() and _is_inside(root, p)
+            )
+            if not paths and not table.optional:
+                raise SourceError(
+                    f"{self.root}: no file matches metadata table {table.path!r} of {self.manifest.origin}"
+                )
+        out = []
+        for rel in paths:
+            one = replace(table, path=rel)
+            rows = self._read_table(one, required=True)
+            if table.match in ("relpath", "folder"):
+                base = PurePosixPath(rel).parent.as_posix() if table.relative_to == "table" else "."
+                rows = {_table_path(base, key): values for key, values in rows.items()}
+            out.append((one, rows))
+        return out
+
     def items(self) -> Iterator[SourceItem]:
         """The source's items in sorted order, with their metadata merged.
 
@@ -121,7 +153,7 @@ class FolderSource:
         """
         if not self.root.is_dir():
             raise SourceError(f"{self.root}: source folder does not exist or is not a folder")
-        tables = [(t, self._read_table(t, required=True)) for t in self.manifest.tables]
+        tables = [pair for t in self.manifest.tables for pair in self._tables(t)]
         tables.append((LABELS_TABLE, self._read_table(LABELS_TABLE, required=False)))
         for key, files in self._grouped(self._candidate_files()):
             first = PurePosixPath(files[0])
@@ -196,6 +228,14 @@ class FolderSource:
                 found.add(Path(os.path.relpath(match.resolve(), root)).as_posix())
         found.discard(rel)
         return sorted(found)
+
+
+def _table_path(base: str, key: str) -> str:
+    """A table's path key as a root-relative POSIX path: backslashes, "./" and trailing "/" removed."""
+    parts = [p for p in key.strip().replace("\\", "/").split("/") if p not in ("", ".")]
+    if base not in ("", "."):
+        parts = [*PurePosixPath(base).parts, *parts]
+    return "/".join(parts)
 
 
 def _stem(name: str) -> str:

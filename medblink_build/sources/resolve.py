@@ -1,12 +1,13 @@
 """Turn what the user typed after `--source` into a bound source.
 
-`--source PATH` binds PATH to the built-in manifest whose `detect` files it holds, or to a
+`--source PATH` binds PATH to the built-in manifest whose `detect` files (paths or globs) it holds, or to a
 `source.toml` inside it, else treats it as a generic local folder (license unknown).
 `--source ID=PATH` binds PATH to the built-in manifest ID explicitly.
 """
 
 from __future__ import annotations
 
+import glob
 import re
 from pathlib import Path
 
@@ -34,6 +35,13 @@ def generic_manifest(root: Path) -> Manifest:
     )
 
 
+def _present(root: Path, marker: str) -> bool:
+    """A detect marker is a path under the root, or a glob (e.g. "manifest-*/metadata.csv")."""
+    if glob.has_magic(marker):
+        return next(iter(root.glob(marker)), None) is not None
+    return (root / marker).exists()
+
+
 def resolve_source(spec: str) -> FolderSource:
     if "=" in spec and not Path(spec).exists():
         source_id, _, path = spec.partition("=")
@@ -50,7 +58,7 @@ def resolve_source(spec: str) -> FolderSource:
             manifest = load_manifest_file(local)
         else:
             detected = [
-                m for m in builtin_manifests().values() if m.detect and all((root / d).exists() for d in m.detect)
+                m for m in builtin_manifests().values() if m.detect and all(_present(root, d) for d in m.detect)
             ]
             if len(detected) > 1:
                 ids = ", ".join(m.id for m in detected)

@@ -1,0 +1,358 @@
+"""Small copies of public sources in their real on-disk layouts (names, nesting, table headers).
+
+Each writer puts one source at ROOT/<source id>, as `build --sources-root ROOT` expects, with tiny
+images from the project's phantoms and writers in place of the real pixels. Folder and file names
+and the bytes of every table header follow the layout its manifest records (see the manifest's
+`[[verified]]` entries for where each fact was checked); the rows are invented.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from PIL import Image
+
+from medblink_build.sources.dicom_writer import write_radiograph
+from medblink_build.sources.phantoms import chest_pa, pelvis_ap
+from medblink_build.sources.phantoms_ct import ORGANS, abdomen
+from medblink_build.sources.sample_dental import write_dental_sample
+from medblink_build.sources.sample_endoscopy import encode_depth, render_frame
+from medblink_build.sources.sample_histology import write_skin_tile
+from medblink_build.sources.sample_ultrasound import GEOMETRIES
+from medblink_build.sources.sample_ultrasound import render_frame as render_us
+from medblink_build.sources.volume_writer import write_ct_series, write_nifti
+
+CT_SHAPE = (16, 64, 64)
+CT_SPACING = (6.0, 4.5, 4.5)
+BOM = "\ufeff"
+
+
+def _png(path: Path, pixels: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path, compress_level=6)
+
+
+def _text(path: Path, text: str, encoding: str = "utf-8") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text.encode(encoding))
+
+
+def _chest8(variant: int, size: int = 256) -> np.ndarray:
+    return (chest_pa(variant, size) >> 4).astype(np.uint8)
+
+
+# --- chest X-ray -------------------------------------------------------------------------------
+
+#: The header of NIH's Data_Entry_2017.csv as shipped: the bracketed names split into columns and a
+#: trailing comma gives a 12th, unnamed column (loaders see "Unnamed: 11").
+NIH_HEADER = (
+    "Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Gender,View Position,"
+    "OriginalImage[Width,Height],OriginalImagePixelSpacing[x,y],"
+)
+NIH_ROWS = (
+    ("00000001_000.png", "Cardiomegaly", 0, 1, 58, "M", "PA"),
+    ("00000001_001.png", "Cardiomegaly|Emphysema", 1, 1, 58, "M", "PA"),
+    ("00000002_000.png", "No Finding", 0, 2, 81, "M", "AP"),
+    ("00000003_000.png", "Hernia", 0, 3, 35, "F", "PA"),
+)
+
+
+def write_nih(root: Path, *, archives: bool = True) -> None:
+    """NIH ChestX-ray14: unpacked archives images_001/images/... (or all under images/)."""
+    dest = root / "nih-chestxray14"
+    lines = [NIH_HEADER]
+    for i, (name, findings, follow, patient, age, sex, view) in enumerate(NIH_ROWS):
+        folder = f"images_{1 + i // 2:03d}/images" if archives else "images"
+        _png(dest / folder / name, _chest8(i))
+        lines.append(f"{name},{findings},{follow},{patient},{age},{sex},{view},2500,2048,0.168,0.168,")
+    _text(dest / "Data_Entry_2017.csv", "\n".join(lines) + "\n")
+    _text(dest / "train_val_list.txt", "\n".join(r[0] for r in NIH_ROWS[:3]) + "\n")
+    _text(dest / "test_list.txt", NIH_ROWS[3][0] + "\n")
+
+
+def write_rsna_pneumonia(root: Path) -> None:
+    """RSNA Pneumonia Detection (Kaggle): stage_2_train_images/<patientId>.dcm + labels CSV."""
+    dest = root / "rsna-pneumonia"
+    ids = ("0004cfab-14fd-4e49-80ba-63a80b6bddd6", "00436515-870c-4b36-a041-de91049b9ab4")
+    for i, pid in enumerate(ids):
+        with warnings.catch_warnings():  # a bare-number PatientAge (no unit letter) is the point
+            warnings.simplefilter("ignore")
+            write_radiograph(
+                dest / "stage_2_train_images" / f"{pid}.dcm",
+                chest_pa(10 + i, 256),
+                uid_seed=f"layouts/rsna/{pid}",
+                view_position=("PA", "AP")[i],
+                window=(2048.0, 4096.0),
+                extra={"PatientAge": ("51", "48")[i], "PatientSex": "F"},
+            )
+    _text(
+        dest / "stage_2_train_labels.csv",
+        f"patientId,x,y,width,height,Target\n{ids[0]},,,,,0\n{ids[1]},264.0,152.0,213.0,379.0,1\n"
+        f"{ids[1]},562.0,152.0,256.0,453.0,1\n",
+    )
+    _text(
+        dest / "stage_2_detailed_class_info.csv",
+        f"patientId,class\n{ids[0]},No Lung Opacity / Not Normal\n{ids[1]},Lung Opacity\n{ids[1]},Lung Opacity\n",
+    )
+
+
+def write_rsna_bone_age(root: Path) -> None:
+    """RSNA Pediatric Bone Age (Kaggle mirror): boneage-training-dataset/<id>.png + training CSV."""
+    dest = root / "rsna-bone-age"
+    rows = ((1377, 180, "False"), (1378, 12, "False"), (1379, 94, "True"))
+    for i, (case, _, _) in enumerate(rows):
+        _png(dest / "boneage-training-dataset" / f"{case}.png", (pelvis_ap(i, 256) >> 4).astype(np.uint8))
+    body = "".join(f"{case},{months},{male}\n" for case, months, male in rows)
+    _text(dest / "boneage-training-dataset.csv", "id,boneage,male\n" + body)
+
+
+def write_fracatlas(root: Path) -> None:
+    """FracAtlas: images/{Fractured,Non_fractured}/IMGnnnnnnn.jpg + dataset.csv (+ a user labels.csv)."""
+    dest = root / "fracatlas"
+    names = (("Fractured", "IMG0000019.jpg"), ("Non_fractured", "IMG0000025.jpg"), ("Non_fractured", "IMG0000031.jpg"))
+    for i, (folder, name) in enumerate(names):
+        path = dest / "images" / folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((pelvis_ap(i, 256) >> 4).astype(np.uint8)).save(path, quality=92)
+    _text(
+        dest / "dataset.csv",
+        "image_id,hand,leg,hip,shoulder,mixed,hardware,multiscan,fractured,fracture_count,frontal,lateral,oblique\n"
+        "IMG0000019.jpg,0,0,1,0,0,0,0,1,1,1,0,0\nIMG0000025.jpg,0,0,1,0,0,0,0,0,0,1,0,0\n"
+        "IMG0000031.jpg,0,1,0,0,0,0,0,0,0,1,0,0\n",
+    )
+    # What the manifest asks a maintainer to add: which hip images are AP pelvis views.
+    _text(
+        dest / "labels.csv",
+        "path,anatomy,view\nimages/Fractured/IMG0000019.jpg,pelvis,AP\nimages/Non_fractured/IMG0000025.jpg,pelvis,AP\n",
+    )
+
+
+# --- CT ----------------------------------------------------------------------------------------
+
+
+def write_siim_ct(root: Path) -> None:
+    """Kaggle "CT Medical Images": dicom_dir/ID_0000_AGE_0060_CONTRAST_1_CT.dcm, tiff_images/, overview.csv."""
+    dest = root / "siim-ct-medical-images"
+    rows = []
+    for i, (age, contrast) in enumerate(((60, 1), (69, 0), (74, 1))):
+        name = f"ID_{i:04d}_AGE_{age:04d}_CONTRAST_{contrast}_CT"
+        phantom = abdomen(300 + i, shape=CT_SHAPE, spacing=CT_SPACING, contrast=bool(contrast))
+        k = CT_SHAPE[0] // 2
+        (written,) = write_ct_series(
+            dest / "dicom_dir" / name,
+            phantom.hu[k : k + 1],
+            phantom.spacing,
+            tuple(np.add(phantom.origin, (0.0, 0.0, k * CT_SPACING[0]))),
+            uid_seed=f"layouts/siim/{i}",
+        )
+        written.rename(dest / "dicom_dir" / f"{name}.dcm")
+        written.parent.rmdir()
+        tiff = np.clip(phantom.hu[k] + 1024, 0, 4095).astype(np.uint16)
+        (dest / "tiff_images").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(tiff).save(dest / "tiff_images" / f"{name}.tif")
+        rows.append(f"ID_{i:04d},{age},{contrast},{name}.dcm,{name}.tif")
+    _text(dest / "overview.csv", "id,Age,Contrast,dicom_name,tiff_name\n" + "\n".join(rows) + "\n")
+
+
+#: NBIA Data Retriever metadata.csv header (one row per series; File Location relative to the csv).
+NBIA_HEADER = (
+    "Series UID,Collection,3rd Party Analysis,Data Description URI,Subject ID,Study UID,Study Description,"
+    "Study Date,Series Description,Manufacturer,Modality,SOP Class Name,SOP Class UID,Number of Images,"
+    "File Size,File Location,Download Timestamp"
+)
+HCC_SERIES = (  # series number, description, contrast
+    (2, "PRE LIVER W/O CONTRAST", False),
+    (3, "ARTERIAL PHASE LIVER", True),
+    (4, "PORTAL VENOUS LIVER", True),
+)
+
+
+def write_hcc_tace_seg(root: Path) -> None:
+    """HCC-TACE-Seg through the NBIA Data Retriever (descriptive names), one folder per series."""
+    dest = root / "hcc-tace-seg"
+    download = dest / "manifest-1643035385102"
+    study = "02-15-1998-NA-CT ABDOMEN LIVER-41826"
+    rows = [NBIA_HEADER]
+    for patient in ("HCC_001", "HCC_002"):
+        for number, description, contrast in HCC_SERIES:
+            uid_seed = f"layouts/hcc/{patient}/{number}"
+            variant = 400 + number + (10 if patient == "HCC_002" else 0)
+            phantom = abdomen(variant, shape=CT_SHAPE, spacing=CT_SPACING, contrast=contrast)
+            series = f"{number}.000000-{description}-{number * 11111 + variant:05d}"
+            folder = download / "HCC-TACE-Seg" / patient / study / series
+            written = write_ct_series(
+                folder,
+                phantom.hu,
+                phantom.spacing,
+                phantom.origin,
+                uid_seed=uid_seed,
+                series_description=description,
+                extra={"SeriesNumber": number},
+            )
+            for k, path in enumerate(sorted(written, key=lambda p: p.name), start=1):
+                path.rename(folder / f"1-{k:03d}.dcm")
+            location = f"./HCC-TACE-Seg/{patient}/{study}/{series}"
+            rows.append(
+                f"1.2.826.0.1.3680043.8.498.{number},HCC-TACE-Seg,NO,https://doi.org/10.7937/TCIA.5FNA-0924,"
+                f"{patient},1.2.826.0.1.3680043.8.498.1,CT ABDOMEN LIVER,02-15-1998,{description},GE MEDICAL SYSTEMS,"
+                f"CT,CT Image Storage,1.2.840.10008.5.1.4.1.1.2,{len(written)},1.20 MB,{location},"
+                "2022-01-24T14:23:05.102"
+            )
+    _text(download / "metadata.csv", "\n".join(rows) + "\n")
+    _text(download / "LICENSE", "Creative Commons Attribution 4.0 International (placeholder text)\n")
+
+
+#: TotalSegmentator v2 meta.csv header, UTF-8 with a BOM, ';'-separated.
+TOTALSEG_HEADER = (
+    "image_id;age;gender;institute;study_type;split;manufacturer;scanner_model;kvp;pathology;pathology_location"
+)
+
+
+def write_totalsegmentator(root: Path) -> None:
+    """TotalSegmentator v2: sNNNN/ct.nii.gz + sNNNN/segmentations/<class>.nii.gz, meta.csv (BOM, ';')."""
+    dest = root / "totalsegmentator"
+    rows = [BOM + TOTALSEG_HEADER]
+    for s, (age, sex, split) in enumerate(((63, "m", "train"), (47, "f", "val")), start=1):
+        folder = dest / f"s{s:04d}"
+        phantom = abdomen(500 + s, shape=CT_SHAPE, spacing=CT_SPACING, contrast=True)
+        write_nifti(folder / "ct.nii.gz", phantom.hu, phantom.spacing, phantom.origin)
+        for organ_id, name in ORGANS.items():
+            mask = (phantom.labels == organ_id).astype(np.uint8)
+            write_nifti(folder / "segmentations" / f"{name}.nii.gz", mask, phantom.spacing, phantom.origin)
+        empty = np.zeros(phantom.hu.shape, np.uint8)  # v2 ships every class, most empty in a given scan
+        write_nifti(folder / "segmentations" / "brain.nii.gz", empty, phantom.spacing, phantom.origin)
+        rows.append(f"s{s:04d};{age};{sex};A;ct abdomen-pelvis;{split};siemens;SOMATOM Definition AS;120;;")
+    _text(dest / "meta.csv", "\n".join(rows) + "\n")
+
+
+#: AMOS label values -> the phantom's organ names (relative-position recipe names).
+AMOS_CODES = {"spleen": 1, "kidney_right": 2, "kidney_left": 3, "liver": 6, "aorta": 8, "inferior_vena_cava": 9}
+
+
+def write_amos(root: Path) -> None:
+    """AMOS 2022 (amos22/): images{Tr,Va}/amos_NNNN.nii.gz + labels{Tr,Va}/ label maps, imagesTs/, dataset.json."""
+    dest = root / "amos-2022"
+    for case, split in ((1, "Tr"), (5, "Tr"), (410, "Va")):
+        phantom = abdomen(600 + case, shape=CT_SHAPE, spacing=CT_SPACING, contrast=True)
+        labels = np.zeros(phantom.hu.shape, np.uint8)
+        for organ_id, name in ORGANS.items():
+            if name in AMOS_CODES:
+                labels[phantom.labels == organ_id] = AMOS_CODES[name]
+        write_nifti(dest / f"images{split}" / f"amos_{case:04d}.nii.gz", phantom.hu, phantom.spacing, phantom.origin)
+        write_nifti(dest / f"labels{split}" / f"amos_{case:04d}.nii.gz", labels, phantom.spacing, phantom.origin)
+    # An MR case (id >= 500): not read by this CT manifest's include glob.
+    mr = abdomen(699, shape=CT_SHAPE, spacing=CT_SPACING, contrast=False)
+    write_nifti(dest / "imagesTr" / "amos_0507.nii.gz", mr.hu, mr.spacing, mr.origin)
+    write_nifti(dest / "labelsTr" / "amos_0507.nii.gz", np.zeros(mr.hu.shape, np.uint8), mr.spacing, mr.origin)
+    write_nifti(dest / "imagesTs" / "amos_0600.nii.gz", mr.hu, mr.spacing, mr.origin)  # test split: no labels
+    doc = {
+        "name": "AMOS",
+        "licence": "CC-BY-SA 4.0",
+        "labels": {"0": "background", "1": "spleen", "2": "right kidney", "3": "left kidney"},
+        "numTraining": 3,
+        "training": [
+            {"image": f"./imagesTr/amos_{c:04d}.nii.gz", "label": f"./labelsTr/amos_{c:04d}.nii.gz"} for c in (1, 5)
+        ],
+    }
+    _text(dest / "dataset.json", json.dumps(doc, indent=4) + "\n")
+
+
+# --- ultrasound --------------------------------------------------------------------------------
+
+
+def write_busi(root: Path) -> None:
+    """BUSI: Dataset_BUSI_with_GT/<class>/<class> (N).png with (N)_mask.png and extra (N)_mask_1.png."""
+    dest = root / "busi" / "Dataset_BUSI_with_GT"
+    lin = GEOMETRIES["linear"]
+    for k, (cls, n) in enumerate((("benign", 1), ("benign", 2), ("malignant", 1), ("normal", 1))):
+        grey = render_us(lin, 40 + k)
+        _png(dest / cls / f"{cls} ({n}).png", np.ascontiguousarray(np.repeat(grey[..., None], 3, axis=-1)))
+        mask = np.zeros(grey.shape, np.uint8)
+        if cls != "normal":
+            mask[150:200, 200:260] = 255
+        _png(dest / cls / f"{cls} ({n})_mask.png", mask)
+        if (cls, n) == ("benign", 2):  # a second lesion: BUSI ships it as an extra _mask_1 file
+            second = np.zeros(grey.shape, np.uint8)
+            second[230:260, 150:180] = 255
+            _png(dest / cls / f"{cls} ({n})_mask_1.png", second)
+
+
+def write_camus(root: Path) -> None:
+    """CAMUS (NIfTI release): database_nifti/patientNNNN/patientNNNN_{2CH,4CH}_{ED,ES}[_gt].nii.gz."""
+    dest = root / "camus" / "database_nifti" / "patient0001"
+    dest.mkdir(parents=True, exist_ok=True)
+    sector = GEOMETRIES["sector"]
+    for view in ("2CH", "4CH"):
+        for phase in ("ED", "ES"):
+            frame = render_us(sector, 70 + len(view + phase)).T[:, :, None].astype(np.uint8)
+            affine = np.diag([0.3, 0.15, 1.0, 1.0])
+            nib.save(nib.Nifti1Image(frame, affine), dest / f"patient0001_{view}_{phase}.nii.gz")
+            nib.save(
+                nib.Nifti1Image((frame > 200).astype(np.uint8), affine), dest / f"patient0001_{view}_{phase}_gt.nii.gz"
+            )
+        cine = np.repeat(render_us(sector, 90).T[:, :, None], 3, axis=2).astype(np.uint8)
+        nib.save(
+            nib.Nifti1Image(cine, np.diag([0.3, 0.15, 1.0, 1.0])), dest / f"patient0001_{view}_half_sequence.nii.gz"
+        )
+    _text(dest / "Info_2CH.cfg", "ED: 1\nES: 3\nNbFrame: 3\nSex: F\nAge: 56\nImageQuality: Good\nLVedv: 95.4\n")
+
+
+# --- endoscopy, histology, dental --------------------------------------------------------------
+
+
+def write_c3vd(root: Path) -> None:
+    """C3VD registered sequences: N_color.png with NNNN_depth.tiff (padded differently) and pose.txt."""
+    dest = root / "c3vd"
+    for s, sequence in enumerate(("cecum_t1_a", "trans_t2_b")):
+        folder = dest / sequence
+        poses = []
+        for i in range(3):
+            rgb, depth = render_frame(200 + s * 10 + i, 160, 128)
+            _png(folder / f"{i}_color.png", rgb)
+            Image.fromarray(encode_depth(depth)).save(folder / f"{i:04d}_depth.tiff")
+            _png(folder / f"{i:04d}_occlusion.png", np.zeros(depth.shape, np.uint8))
+            poses.append(",".join(["1", "0", "0", "0", "0", "1", "0", "0", "0", "0", "1", "0", "0", "0", f"{i}", "1"]))
+        _text(folder / "pose.txt", "\n".join(poses) + "\n")
+
+
+def write_skin_histology(root: Path) -> None:
+    """Skin histology (Thomas et al.): Images/*.tif + Masks/*.png of the same stem, and the user's labels.csv."""
+    dest = root / "skin-histology-segmentation"
+    for case in (1, 2):
+        write_skin_tile(dest, case, (720, 640))
+    rows = "".join(f"Images/skin_{c:03d}.tif,0.92\n" for c in (1, 2))
+    _text(dest / "labels.csv", "path,mpp\n" + rows)
+
+
+def write_dentex(root: Path) -> None:
+    """DENTEX as unpacked from training_data.zip: training_data/<subset>/xrays/*.png + train_<subset>.json."""
+    write_dental_sample(root / "dentex")
+    (root / "dentex" / "README.txt").unlink()
+
+
+FIXTURES: dict[str, Callable[[Path], None]] = {
+    "nih-chestxray14": write_nih,
+    "rsna-pneumonia": write_rsna_pneumonia,
+    "rsna-bone-age": write_rsna_bone_age,
+    "fracatlas": write_fracatlas,
+    "siim-ct-medical-images": write_siim_ct,
+    "hcc-tace-seg": write_hcc_tace_seg,
+    "totalsegmentator": write_totalsegmentator,
+    "amos-2022": write_amos,
+    "busi": write_busi,
+    "camus": write_camus,
+    "c3vd": write_c3vd,
+    "skin-histology-segmentation": write_skin_histology,
+    "dentex": write_dentex,
+}
+
+
+def write_all(root: Path) -> Path:
+    for write in FIXTURES.values():
+        write(root)
+    return root
