@@ -192,7 +192,7 @@ def write_hcc_tace_seg(root: Path) -> None:
                 phantom.origin,
                 uid_seed=uid_seed,
                 series_description=description,
-                extra={"SeriesNumber": number},
+                extra={"SeriesNumber": number, "PatientID": patient},
             )
             for k, path in enumerate(sorted(written, key=lambda p: p.name), start=1):
                 path.rename(folder / f"1-{k:03d}.dcm")
