@@ -239,3 +239,10 @@ def test_every_downloadable_manifest_says_what_is_verified_or_not() -> None:
         if m.access != "generated":
             assert m.verified or m.unverified, m.id
             assert all(v.where for v in m.verified), m.id
+
+
+def test_sources_show_prints_verified_facts_with_where() -> None:
+    code, output = run_cli("sources", "show", "busi")
+    assert code == 0, output
+    assert "verified facts:\n- Dataset_BUSI.zip unpacks to" in output
+    assert "(constantinpape/torch-em:torch_em/data/datasets/medical/busi.py)" in output
