@@ -8,6 +8,7 @@ and the bytes of every table header follow the layout its manifest records (see 
 
 from __future__ import annotations
 
+import gzip
 import json
 import warnings
 from collections.abc import Callable
@@ -99,6 +100,25 @@ def write_rsna_pneumonia(root: Path) -> None:
         dest / "stage_2_detailed_class_info.csv",
         f"patientId,class\n{ids[0]},No Lung Opacity / Not Normal\n{ids[1]},Lung Opacity\n{ids[1]},Lung Opacity\n",
     )
+
+
+def write_mimic_cxr_jpg(root: Path) -> None:
+    """MIMIC-CXR-JPG: files/pNN/pNNNNNNNN/sNNNNNNNN/<dicom_id>.jpg + mimic-cxr-2.0.0-metadata.csv(.gz)."""
+    dest = root / "mimic-cxr-jpg"
+    header = "dicom_id,subject_id,study_id,PerformedProcedureStepDescription,ViewPosition,Rows,Columns"
+    rows = [header]
+    images = (
+        ("02aa804e-bde0afdd-112c0b34-7bc16630-4e384014", "PA"),
+        ("174413ec-4ec4c1f7-34ea26b7-c5f994f8-79ef1962", "LATERAL"),
+    )
+    for i, (dicom_id, view) in enumerate(images):
+        path = dest / "files" / "p10" / "p10000032" / "s50414267" / f"{dicom_id}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(_chest8(20 + i)).save(path, quality=92)
+        rows.append(f"{dicom_id},10000032,50414267,CHEST (PA AND LAT),{view},256,256")
+    text = "\n".join(rows) + "\n"
+    _text(dest / "mimic-cxr-2.0.0-metadata.csv", text)
+    (dest / "mimic-cxr-2.0.0-metadata.csv.gz").write_bytes(gzip.compress(text.encode(), mtime=0))
 
 
 def write_rsna_bone_age(root: Path) -> None:
@@ -338,6 +358,7 @@ def write_dentex(root: Path) -> None:
 FIXTURES: dict[str, Callable[[Path], None]] = {
     "nih-chestxray14": write_nih,
     "rsna-pneumonia": write_rsna_pneumonia,
+    "mimic-cxr-jpg": write_mimic_cxr_jpg,
     "rsna-bone-age": write_rsna_bone_age,
     "fracatlas": write_fracatlas,
     "siim-ct-medical-images": write_siim_ct,

@@ -24,7 +24,7 @@ from tests.conftest import run_cli
 
 #: (task, recipe, sources) of the release built over the fixtures.
 TASKS = (
-    ("imaging_orientation_cxr", "orientation", ("nih-chestxray14", "rsna-pneumonia")),
+    ("imaging_orientation_cxr", "orientation", ("nih-chestxray14", "rsna-pneumonia", "mimic-cxr-jpg")),
     ("imaging_orientation_pelvic", "orientation", ("fracatlas",)),
     ("image_enhancement_detection", "enhancement", ("siim-ct-medical-images", "hcc-tace-seg")),
     ("relative_position", "relative-position", ("totalsegmentator", "amos-2022")),
@@ -170,6 +170,11 @@ def test_nih_archive_layout_and_header_bytes(sources: Path) -> None:
     ]
     assert items["images_002/images/00000002_000.png"]["view"] == "AP"
     assert items["images_002/images/00000002_000.png"]["age"] == "81"
+
+
+def test_mimic_view_position_comes_from_the_metadata_table(sources: Path) -> None:
+    views = {Path(i.files[0]).stem: i.metadata.get("view") for i in _items(sources, "mimic-cxr-jpg")}
+    assert sorted(views.values()) == ["LATERAL", "PA"]
 
 
 def test_c3vd_colour_frames_pair_with_differently_padded_depth(sources: Path) -> None:
