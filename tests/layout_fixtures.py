@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import warnings
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from medblink_build.sources.sample_endoscopy import encode_depth, render_frame
 from medblink_build.sources.sample_histology import write_skin_tile
 from medblink_build.sources.sample_ultrasound import GEOMETRIES
 from medblink_build.sources.sample_ultrasound import render_frame as render_us
+from medblink_build.sources.seg_writer import write_dicom_seg
 from medblink_build.sources.volume_writer import write_ct_series, write_nifti
 
 CT_SHAPE = (16, 64, 64)
@@ -122,11 +124,12 @@ def write_mimic_cxr_jpg(root: Path) -> None:
 
 
 def write_rsna_bone_age(root: Path) -> None:
-    """RSNA Pediatric Bone Age (Kaggle mirror): boneage-training-dataset/<id>.png + training CSV."""
+    """RSNA Pediatric Bone Age (Kaggle kmader/rsna-bone-age): the zip's folder is doubled."""
     dest = root / "rsna-bone-age"
     rows = ((1377, 180, "False"), (1378, 12, "False"), (1379, 94, "True"))
     for i, (case, _, _) in enumerate(rows):
-        _png(dest / "boneage-training-dataset" / f"{case}.png", (pelvis_ap(i, 256) >> 4).astype(np.uint8))
+        folder = dest / "boneage-training-dataset" / "boneage-training-dataset"
+        _png(folder / f"{case}.png", (pelvis_ap(i, 256) >> 4).astype(np.uint8))
     body = "".join(f"{case},{months},{male}\n" for case, months, male in rows)
     _text(dest / "boneage-training-dataset.csv", "id,boneage,male\n" + body)
 
@@ -186,10 +189,20 @@ NBIA_HEADER = (
     "File Size,File Location,Download Timestamp"
 )
 HCC_SERIES = (  # series number, description, contrast
-    (2, "PRE LIVER W/O CONTRAST", False),
+    (2, "PRE CONTRAST LIVER", False),
     (3, "ARTERIAL PHASE LIVER", True),
     (4, "PORTAL VENOUS LIVER", True),
 )
+
+
+def _nbia_row(patient: str, study: str, series: str, description: str, modality: str, sop: str, n: int) -> str:
+    sop_uid = {"CT": "1.2.840.10008.5.1.4.1.1.2", "SEG": "1.2.840.10008.5.1.4.1.1.66.4"}[modality]
+    return (
+        f"1.2.826.0.1.3680043.8.498.{zlib.crc32(series.encode())},HCC-TACE-Seg,NO,"
+        f"https://doi.org/10.7937/TCIA.5FNA-0924,{patient},1.2.826.0.1.3680043.8.498.1,CT ABDOMEN LIVER,"
+        f"02-15-1998,{description},GE MEDICAL SYSTEMS,{modality},{sop},{sop_uid},{n},1.20 MB,"
+        f"./HCC-TACE-Seg/{patient}/{study}/{series},2022-01-24T14:23:05.102"
+    )
 
 
 def write_hcc_tace_seg(root: Path) -> None:
@@ -216,13 +229,26 @@ def write_hcc_tace_seg(root: Path) -> None:
             )
             for k, path in enumerate(sorted(written, key=lambda p: p.name), start=1):
                 path.rename(folder / f"1-{k:03d}.dcm")
-            location = f"./HCC-TACE-Seg/{patient}/{study}/{series}"
-            rows.append(
-                f"1.2.826.0.1.3680043.8.498.{number},HCC-TACE-Seg,NO,https://doi.org/10.7937/TCIA.5FNA-0924,"
-                f"{patient},1.2.826.0.1.3680043.8.498.1,CT ABDOMEN LIVER,02-15-1998,{description},GE MEDICAL SYSTEMS,"
-                f"CT,CT Image Storage,1.2.840.10008.5.1.4.1.1.2,{len(written)},1.20 MB,{location},"
-                "2022-01-24T14:23:05.102"
-            )
+            rows.append(_nbia_row(patient, study, series, description, "CT", "CT Image Storage", len(written)))
+            if contrast and "PORTAL" in description:
+                portal = (folder, phantom, sorted(folder.iterdir()))
+        # The collection's DICOM-SEG (liver, mass, aorta) on the portal venous series, in its own folder.
+        folder, phantom, reference = portal
+        liver = phantom.labels == next(i for i, n in ORGANS.items() if n == "liver")
+        mass = np.zeros_like(liver)
+        z, y, x = (int(np.median(a)) for a in np.nonzero(liver))
+        mass[z - 2 : z + 2, y - 3 : y + 3, x - 3 : x + 3] = liver[z - 2 : z + 2, y - 3 : y + 3, x - 3 : x + 3]
+        aorta = phantom.labels == next(i for i, n in ORGANS.items() if n == "aorta")
+        seg_series = f"300.000000-Segmentation-{len(patient) * 4321:05d}"
+        write_dicom_seg(
+            folder.parent / seg_series / "1-1.dcm",
+            {"Liver": liver.astype(np.uint8), "Mass": mass.astype(np.uint8), "Aorta": aorta.astype(np.uint8)},
+            reference,
+            phantom.spacing,
+            phantom.origin,
+            uid_seed=f"layouts/hcc/{patient}/seg",
+        )
+        rows.append(_nbia_row(patient, study, seg_series, "Segmentation", "SEG", "Segmentation Storage", 1))
     _text(download / "metadata.csv", "\n".join(rows) + "\n")
     _text(download / "LICENSE", "Creative Commons Attribution 4.0 International (placeholder text)\n")
 

@@ -120,14 +120,44 @@ def _items(sources: Path, source_id: str) -> list:  # type: ignore[type-arg]
 
 def test_nbia_download_gives_one_item_per_series_joined_to_metadata_csv(sources: Path) -> None:
     items = _items(sources, "hcc-tace-seg")
-    assert len(items) == 2 * len(lf.HCC_SERIES)
+    assert len(items) == 2 * (len(lf.HCC_SERIES) + 1)  # the CT phases and one SEG per patient
     for item in items:
         folder = str(Path(item.files[0]).parent)
         assert folder.startswith("manifest-1643035385102/HCC-TACE-Seg/HCC_00")
         assert item.key == f"hcc-tace-seg/{folder}"
-        assert [Path(f).name for f in item.files] == [f"1-{k:03d}.dcm" for k in range(1, lf.CT_SHAPE[0] + 1)]
         # From metadata.csv, whose File Location is ./HCC-TACE-Seg/... relative to the csv's folder.
-        assert item.metadata["collection"] == "HCC-TACE-Seg" and item.metadata["modality"] == "CT"
+        assert item.metadata["collection"] == "HCC-TACE-Seg"
+        if "Segmentation" in folder:
+            assert item.metadata["modality"] == "SEG" and [Path(f).name for f in item.files] == ["1-1.dcm"]
+        else:
+            assert item.metadata["modality"] == "CT"
+            assert [Path(f).name for f in item.files] == [f"1-{k:03d}.dcm" for k in range(1, lf.CT_SHAPE[0] + 1)]
+
+
+def test_nbia_seg_series_are_never_enhancement_rows(built: Path) -> None:
+    manifest = json.loads((built / "manifest.json").read_text())
+    seg = [
+        s for s in manifest["skipped"]["items"] if s["key"].startswith("hcc-tace-seg/") and "Segmentation" in s["key"]
+    ]
+    assert len(seg) == 2  # recorded, one per patient (the reason is the series reader's today)
+
+
+def test_nbia_seg_folders_feed_relative_position_through_the_documented_source_toml(tmp_path: Path) -> None:
+    lf.write_hcc_tace_seg(tmp_path)
+    root = tmp_path / "hcc-tace-seg"
+    described = builtin_manifests()["hcc-tace-seg"].layout
+    assert 'include = ["*Segmentation*/*.dcm"]' in described and 'companions = ["../*/*.dcm"]' in described
+    (root / "source.toml").write_text(
+        'id = "hcc-tace-seg-segmentations"\nname = "HCC-TACE-Seg, one item per DICOM-SEG"\n'
+        'homepage = "https://doi.org/10.7937/TCIA.5FNA-0924"\nlicense = "unknown"\naccess = "open"\n'
+        'how_to_obtain = "As hcc-tace-seg."\ncitation = "As hcc-tace-seg."\nmodality = "CT"\nanatomy = "liver"\n\n'
+        '[layout]\nitem = "folder"\ninclude = ["*Segmentation*/*.dcm"]\ncompanions = ["../*/*.dcm"]\n',
+        encoding="utf-8",
+    )
+    code, output = run_cli("recipe", "relative-position", "--source", root, "--out", tmp_path / "out", "--quiet")
+    assert code == 0, output
+    rows = _rows_by_source(tmp_path / "out")
+    assert rows[("relative_position", "hcc-tace-seg-segmentations")] == 2  # one per SEG
 
 
 def test_nbia_metadata_csv_at_the_root_also_joins(sources: Path, tmp_path: Path) -> None:
