@@ -19,12 +19,13 @@ import nibabel as nib
 import numpy as np
 from PIL import Image
 
+from medblink_build.manifests import builtin_manifests
 from medblink_build.sources.dicom_writer import write_radiograph
 from medblink_build.sources.phantoms import chest_pa, pelvis_ap
 from medblink_build.sources.phantoms_ct import ORGANS, abdomen
 from medblink_build.sources.sample_dental import write_dental_sample
 from medblink_build.sources.sample_endoscopy import encode_depth, render_frame
-from medblink_build.sources.sample_histology import write_skin_tile
+from medblink_build.sources.sample_histology import render_he, write_skin_tile
 from medblink_build.sources.sample_ultrasound import GEOMETRIES
 from medblink_build.sources.sample_ultrasound import render_frame as render_us
 from medblink_build.sources.seg_writer import write_dicom_seg
@@ -375,6 +376,26 @@ def write_skin_histology(root: Path) -> None:
     _text(dest / "labels.csv", "path,mpp\n" + rows)
 
 
+def write_bcss(root: Path) -> None:
+    """BCSS: rgbs_colorNormalized/<TCGA ROI name>_MPP-0.2500.png + masks/<same name> + meta/gtruth_codes.tsv."""
+    dest = root / "bcss"
+    size = 1100  # >= 256 px at the recipe's 1 um/px from 0.25 um/px
+    yy, xx = np.mgrid[0:size, 0:size]
+    codes = np.full((size, size), 2, np.uint8)  # stroma
+    codes[:, : size // 3] = 1  # tumor
+    codes[(yy - 700) ** 2 + (xx - 800) ** 2 < 220**2] = 9  # fat
+    codes[(yy - 250) ** 2 + (xx - 700) ** 2 < 120**2] = 3  # lymphocytic infiltrate
+    codes[:, -40:] = 0  # outside the region of interest
+    names = ["glass", "basaloid", "stroma", "immune", "fat"]
+    kinds = np.choose(np.searchsorted([0, 1, 2, 3, 9], codes), [0, 1, 2, 3, 4]).astype(np.uint8)
+    pixels = render_he(kinds, names, 0.25, 7)
+    name = "TCGA-A1-A0SK-DX1_xmin45749_ymin25055_MPP-0.2500.png"
+    _png(dest / "rgbs_colorNormalized" / name, pixels)
+    _png(dest / "masks" / name, codes)
+    codes_tsv = {0: "outside_roi", **builtin_manifests()["bcss"].label_map}  # the release's table, code by code
+    _text(dest / "meta" / "gtruth_codes.tsv", "label\tGT_code\n" + "".join(f"{n}\t{c}\n" for c, n in codes_tsv.items()))
+
+
 def write_dentex(root: Path) -> None:
     """DENTEX as unpacked from training_data.zip: training_data/<subset>/xrays/*.png + train_<subset>.json."""
     write_dental_sample(root / "dentex")
@@ -395,6 +416,7 @@ FIXTURES: dict[str, Callable[[Path], None]] = {
     "camus": write_camus,
     "c3vd": write_c3vd,
     "skin-histology-segmentation": write_skin_histology,
+    "bcss": write_bcss,
     "dentex": write_dentex,
 }
 

@@ -30,7 +30,7 @@ TASKS = (
     ("relative_position", "relative-position", ("totalsegmentator", "amos-2022")),
     ("visual_depth_estimation", "visual-depth", ("c3vd",)),
     ("wave_based_depth_estimation", "wave-depth", ("busi", "camus")),
-    ("histology_structure", "histology-structure", ("skin-histology-segmentation",)),
+    ("histology_structure", "histology-structure", ("skin-histology-segmentation", "bcss")),
     ("morphology_quantification", "morphology-count", ("dentex",)),
     ("age_estimation", "age", ("nih-chestxray14", "rsna-pneumonia", "rsna-bone-age")),
 )
@@ -281,3 +281,21 @@ def test_sources_show_prints_verified_facts_with_where() -> None:
     assert code == 0, output
     assert "verified facts:\n- Dataset_BUSI.zip unpacks to" in output
     assert "(constantinpape/torch-em:torch_em/data/datasets/medical/busi.py)" in output
+
+
+def test_bcss_label_map_is_the_release_gtruth_codes_table(sources: Path) -> None:
+    # PathologyDataScience/BCSS:meta/gtruth_codes.tsv, code by code.
+    names = (
+        "outside_roi tumor stroma lymphocytic_infiltrate necrosis_or_debris glandular_secretions blood exclude "
+        "metaplasia_NOS fat plasma_cells other_immune_infiltrate mucoid_material normal_acinus_or_duct lymphatics "
+        "undetermined nerve skin_adnexa blood_vessel angioinvasion dcis other"
+    ).split()
+    expected = "label\tGT_code\n" + "".join(f"{n}\t{c}\n" for c, n in enumerate(names))
+    assert (sources / "bcss" / "meta" / "gtruth_codes.tsv").read_text() == expected
+    items = _items(sources, "bcss")
+    assert [i.files for i in items] == [
+        (
+            "rgbs_colorNormalized/TCGA-A1-A0SK-DX1_xmin45749_ymin25055_MPP-0.2500.png",
+            "masks/TCGA-A1-A0SK-DX1_xmin45749_ymin25055_MPP-0.2500.png",
+        )
+    ]
