@@ -368,12 +368,22 @@ def write_c3vd(root: Path) -> None:
 
 
 def write_skin_histology(root: Path) -> None:
-    """Skin histology (Thomas et al.): Images/*.tif + Masks/*.png of the same stem, and the user's labels.csv."""
+    """Skin NMSC (UQ:8be4bd0): data/{1x,2x,5x,10x}/{Images,Masks}/<class>_<n>.{tif,png}, MarginData/."""
     dest = root / "skin-histology-segmentation"
-    for case in (1, 2):
-        write_skin_tile(dest, case, (720, 640))
-    rows = "".join(f"Images/skin_{c:03d}.tif,0.92\n" for c in (1, 2))
-    _text(dest / "labels.csv", "path,mpp\n" + rows)
+    level2 = dest / "data" / "2x"
+    for case, name in ((1, "BCC_1"), (2, "IEC_2")):  # the release names sections <cancer class>_<n>
+        write_skin_tile(level2, case, (720, 640))
+        (level2 / "Images" / f"skin_{case:03d}.tif").rename(level2 / "Images" / f"{name}.tif")
+        (level2 / "Masks" / f"skin_{case:03d}.png").rename(level2 / "Masks" / f"{name}.png")
+    for level, factor in (("1x", 2.0), ("5x", 0.4), ("10x", 0.2)):  # the same sections at other scales
+        for src in sorted(level2.glob("*/*")):
+            with Image.open(src) as im:
+                size = (round(im.width * factor), round(im.height * factor))
+                out = im.resize(size, Image.Resampling.NEAREST if src.suffix == ".png" else Image.Resampling.LANCZOS)
+                target = dest / "data" / level / src.parent.name / src.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                out.save(target)
+    _text(dest / "data" / "MarginData" / "y" / "BCC_1.csv", "x,y\n120,80\n130,96\n")
 
 
 def write_bcss(root: Path) -> None:

@@ -107,11 +107,7 @@ def test_nih_all_under_images_builds_both_tasks(tmp_path: Path) -> None:
 @pytest.mark.parametrize("source_id", sorted(lf.FIXTURES))
 def test_each_fixture_binds_to_its_manifest_by_detection(sources: Path, source_id: str) -> None:
     bound = resolve_source(str(sources / source_id))
-    if source_id == "skin-histology-segmentation":  # Images/ + Masks/ are too generic to detect
-        assert not builtin_manifests()[source_id].detect and bound.id.startswith("local-")
-        assert resolve_source(f"{source_id}={sources / source_id}").id == source_id
-    else:
-        assert bound.id == source_id
+    assert bound.id == source_id
 
 
 def _items(sources: Path, source_id: str) -> list:  # type: ignore[type-arg]
@@ -281,6 +277,14 @@ def test_sources_show_prints_verified_facts_with_where() -> None:
     assert code == 0, output
     assert "verified facts:\n- Dataset_BUSI.zip unpacks to" in output
     assert "(constantinpape/torch-em:torch_em/data/datasets/medical/busi.py)" in output
+
+
+def test_skin_reads_one_level_with_its_masks(sources: Path) -> None:
+    items = {i.files[0]: (i.files[1:], i.metadata["mpp"]) for i in _items(sources, "skin-histology-segmentation")}
+    assert items == {
+        "data/2x/Images/BCC_1.tif": (("data/2x/Masks/BCC_1.png",), "1.34"),
+        "data/2x/Images/IEC_2.tif": (("data/2x/Masks/IEC_2.png",), "1.34"),
+    }
 
 
 def test_bcss_label_map_is_the_release_gtruth_codes_table(sources: Path) -> None:
