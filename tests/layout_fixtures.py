@@ -281,6 +281,22 @@ def write_totalsegmentator(root: Path) -> None:
 AMOS_CODES = {"spleen": 1, "kidney_right": 2, "kidney_left": 3, "liver": 6, "aorta": 8, "inferior_vena_cava": 9}
 
 
+def write_btcv(root: Path) -> None:
+    """BTCV (Synapse, RawData.zip): RawData/Training/{img,label}/{img,label}NNNN.nii.gz, RawData/Testing/img/."""
+    dest = root / "btcv" / "RawData"
+    codes = {"spleen": 1, "kidney_right": 2, "kidney_left": 3, "liver": 6, "aorta": 8, "inferior_vena_cava": 9}
+    for case in (1, 2):
+        phantom = abdomen(700 + case, shape=CT_SHAPE, spacing=CT_SPACING, contrast=True)
+        labels = np.zeros(phantom.hu.shape, np.uint8)
+        for organ_id, name in ORGANS.items():
+            if name in codes:
+                labels[phantom.labels == organ_id] = codes[name]
+        write_nifti(dest / "Training" / "img" / f"img{case:04d}.nii.gz", phantom.hu, phantom.spacing, phantom.origin)
+        write_nifti(dest / "Training" / "label" / f"label{case:04d}.nii.gz", labels, phantom.spacing, phantom.origin)
+    test = abdomen(799, shape=CT_SHAPE, spacing=CT_SPACING, contrast=True)
+    write_nifti(dest / "Testing" / "img" / "img0061.nii.gz", test.hu, test.spacing, test.origin)
+
+
 def write_amos(root: Path) -> None:
     """AMOS 2022 (amos22/): images{Tr,Va}/amos_NNNN.nii.gz + labels{Tr,Va}/ label maps, imagesTs/, dataset.json."""
     dest = root / "amos-2022"
@@ -422,6 +438,7 @@ FIXTURES: dict[str, Callable[[Path], None]] = {
     "hcc-tace-seg": write_hcc_tace_seg,
     "totalsegmentator": write_totalsegmentator,
     "amos-2022": write_amos,
+    "btcv": write_btcv,
     "busi": write_busi,
     "camus": write_camus,
     "c3vd": write_c3vd,

@@ -27,7 +27,7 @@ TASKS = (
     ("imaging_orientation_cxr", "orientation", ("nih-chestxray14", "rsna-pneumonia", "mimic-cxr-jpg")),
     ("imaging_orientation_pelvic", "orientation", ("fracatlas",)),
     ("image_enhancement_detection", "enhancement", ("siim-ct-medical-images", "hcc-tace-seg")),
-    ("relative_position", "relative-position", ("totalsegmentator", "amos-2022")),
+    ("relative_position", "relative-position", ("totalsegmentator", "amos-2022", "btcv")),
     ("visual_depth_estimation", "visual-depth", ("c3vd",)),
     ("wave_based_depth_estimation", "wave-depth", ("busi", "camus")),
     ("histology_structure", "histology-structure", ("skin-histology-segmentation", "bcss")),
@@ -215,6 +215,13 @@ def test_amos_reads_labelled_ct_cases_of_train_and_validation_only(sources: Path
         "imagesTr/amos_0001.nii.gz": ("labelsTr/amos_0001.nii.gz",),
         "imagesTr/amos_0005.nii.gz": ("labelsTr/amos_0005.nii.gz",),
         "imagesVa/amos_0410.nii.gz": ("labelsVa/amos_0410.nii.gz",),
+    }
+
+
+def test_btcv_pairs_training_images_with_labels_by_number(sources: Path) -> None:
+    items = {i.files[0]: i.files[1:] for i in _items(sources, "btcv")}
+    assert items == {
+        f"RawData/Training/img/img000{n}.nii.gz": (f"RawData/Training/label/label000{n}.nii.gz",) for n in (1, 2)
     }
 
 
