@@ -124,6 +124,27 @@ def write_mimic_cxr_jpg(root: Path) -> None:
     (dest / "mimic-cxr-2.0.0-metadata.csv.gz").write_bytes(gzip.compress(text.encode(), mtime=0))
 
 
+def write_vindr_cxr(root: Path) -> None:
+    """VinDr-CXR (PhysioNet 1.0.0): train/<image_id>.dicom, test/<image_id>.dicom, annotations/."""
+    dest = root / "vindr-cxr"
+    for i, (split, image_id) in enumerate(
+        (
+            ("train", "000434271f63a053c4128a0ba6352c7f"),
+            ("train", "00053190460d56c53cc3e57321387478"),
+            ("test", "002a34c58c5b758217ed1f584ccbcfe9"),
+        )
+    ):
+        write_radiograph(
+            dest / split / f"{image_id}.dicom",
+            chest_pa(30 + i, 256),
+            uid_seed=f"layouts/vindr/{image_id}",
+            view_position=None,
+            patient_orientation=None,
+            window=(2048.0, 4096.0),
+        )
+    (dest / "annotations").mkdir(parents=True, exist_ok=True)  # its tables are not read (columns unverified)
+
+
 def write_rsna_bone_age(root: Path) -> None:
     """RSNA Pediatric Bone Age (Kaggle kmader/rsna-bone-age): the zip's folder is doubled."""
     dest = root / "rsna-bone-age"
@@ -432,6 +453,7 @@ FIXTURES: dict[str, Callable[[Path], None]] = {
     "nih-chestxray14": write_nih,
     "rsna-pneumonia": write_rsna_pneumonia,
     "mimic-cxr-jpg": write_mimic_cxr_jpg,
+    "vindr-cxr": write_vindr_cxr,
     "rsna-bone-age": write_rsna_bone_age,
     "fracatlas": write_fracatlas,
     "siim-ct-medical-images": write_siim_ct,

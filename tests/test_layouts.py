@@ -24,7 +24,11 @@ from tests.conftest import run_cli
 
 #: (task, recipe, sources) of the release built over the fixtures.
 TASKS = (
-    ("imaging_orientation_cxr", "orientation", ("nih-chestxray14", "rsna-pneumonia", "mimic-cxr-jpg")),
+    (
+        "imaging_orientation_cxr",
+        "orientation",
+        ("nih-chestxray14", "rsna-pneumonia", "mimic-cxr-jpg", "vindr-cxr"),
+    ),
     ("imaging_orientation_pelvic", "orientation", ("fracatlas",)),
     ("image_enhancement_detection", "enhancement", ("siim-ct-medical-images", "hcc-tace-seg")),
     ("relative_position", "relative-position", ("totalsegmentator", "amos-2022", "btcv")),
