@@ -404,6 +404,21 @@ def write_c3vd(root: Path) -> None:
         _text(folder / "pose.txt", "\n".join(poses) + "\n")
 
 
+def write_simcol3d(root: Path) -> None:
+    """SimCol3D: SyntheticColon_I/Frames_S1/FrameBuffer_NNNN.png + Depth_NNNN.png, cam.txt, poses, misc/."""
+    dest = root / "simcol3d"
+    scene = dest / "SyntheticColon_I"
+    for i in range(3):
+        rgb, depth = render_frame(300 + i, 160, 128)
+        _png(scene / "Frames_S1" / f"FrameBuffer_{i:04d}.png", rgb)
+        value = np.rint(np.clip(depth, 0.0, 200.0) / 200.0 * 65280).astype(np.uint16)  # [0, 20] cm -> 256 * 255
+        _png(scene / "Frames_S1" / f"Depth_{i:04d}.png", value)
+    _text(scene / "cam.txt", "227.60416 0.0 227.60416 0.0 237.5 237.5 0.0 0.0 1.0\n")
+    _text(scene / "SavedPosition_S1.txt", "".join(f"0.0 0.0 {i * 0.1:.1f}\n" for i in range(3)))
+    _text(scene / "SavedRotationQuaternion_S1.txt", "0.0 0.0 0.0 1.0\n" * 3)
+    _text(dest / "misc" / "train_file.txt", "SyntheticColon_I/Frames_S1\n")
+
+
 def write_skin_histology(root: Path) -> None:
     """Skin NMSC (UQ:8be4bd0): data/{1x,2x,5x,10x}/{Images,Masks}/<class>_<n>.{tif,png}, MarginData/."""
     dest = root / "skin-histology-segmentation"
@@ -464,6 +479,7 @@ FIXTURES: dict[str, Callable[[Path], None]] = {
     "busi": write_busi,
     "camus": write_camus,
     "c3vd": write_c3vd,
+    "simcol3d": write_simcol3d,
     "skin-histology-segmentation": write_skin_histology,
     "bcss": write_bcss,
     "dentex": write_dentex,

@@ -32,7 +32,7 @@ TASKS = (
     ("imaging_orientation_pelvic", "orientation", ("fracatlas",)),
     ("image_enhancement_detection", "enhancement", ("siim-ct-medical-images", "hcc-tace-seg")),
     ("relative_position", "relative-position", ("totalsegmentator", "amos-2022", "btcv")),
-    ("visual_depth_estimation", "visual-depth", ("c3vd",)),
+    ("visual_depth_estimation", "visual-depth", ("c3vd", "simcol3d")),
     ("wave_based_depth_estimation", "wave-depth", ("busi", "camus")),
     ("histology_structure", "histology-structure", ("skin-histology-segmentation", "bcss")),
     ("morphology_quantification", "morphology-count", ("dentex",)),
