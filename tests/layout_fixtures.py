@@ -366,6 +366,13 @@ def write_busi(root: Path) -> None:
             _png(dest / cls / f"{cls} ({n})_mask_1.png", second)
 
 
+def write_open_kidney(root: Path) -> None:
+    """Open Kidney Ultrasound: a flat folder of <n>_IM-<nnnn>-<nnnn>_anon.png B-mode images."""
+    dest = root / "open-kidney-ultrasound"
+    for k, name in enumerate(("100_IM-0246-0030_anon.png", "101_IM-0027-0028_anon.png")):
+        _png(dest / name, render_us(GEOMETRIES["curved"], 80 + k))
+
+
 def write_camus(root: Path) -> None:
     """CAMUS (NIfTI release): database_nifti/patientNNNN/patientNNNN_{2CH,4CH}_{ED,ES}[_gt].nii.gz."""
     dest = root / "camus" / "database_nifti" / "patient0001"
@@ -478,6 +485,7 @@ FIXTURES: dict[str, Callable[[Path], None]] = {
     "btcv": write_btcv,
     "busi": write_busi,
     "camus": write_camus,
+    "open-kidney-ultrasound": write_open_kidney,
     "c3vd": write_c3vd,
     "simcol3d": write_simcol3d,
     "skin-histology-segmentation": write_skin_histology,

@@ -70,7 +70,7 @@ UNVERIFIED_LICENSE = frozenset(
         "skin-histology-segmentation",
         "bcss",
         "rsna-bone-age",
-        "open-kidney-ultrasound",
+        # open-kidney-ultrasound: [U] in SOURCES.md, since read in the rsingla92/kidneyUS README (CC BY-NC-SA)
         "tufts-dental",
         "hcc-tace-seg",
         "btcv",
