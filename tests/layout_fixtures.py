@@ -180,6 +180,17 @@ def write_fracatlas(root: Path) -> None:
 # --- CT ----------------------------------------------------------------------------------------
 
 
+def write_pengwin_task2(root: Path) -> None:
+    """PENGWIN 2024 task 2: train/input/images/x-ray/NNN_NNNN.tif DRRs + train/output/images/x-ray labels."""
+    dest = root / "pengwin-2024-task2" / "train"
+    for k, name in enumerate(("001_0000.tif", "001_0250.tif")):
+        drr = pelvis_ap(40 + k, 256).astype(np.float32) / 4095.0  # DRR intensities (type unverified)
+        (dest / "input" / "images" / "x-ray").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(drr).save(dest / "input" / "images" / "x-ray" / name)
+        (dest / "output" / "images" / "x-ray").mkdir(parents=True, exist_ok=True)
+        Image.fromarray((drr > 0.5).astype(np.uint8)).save(dest / "output" / "images" / "x-ray" / name)
+
+
 def write_siim_ct(root: Path) -> None:
     """Kaggle "CT Medical Images": dicom_dir/ID_0000_AGE_0060_CONTRAST_1_CT.dcm, tiff_images/, overview.csv."""
     dest = root / "siim-ct-medical-images"
@@ -478,6 +489,7 @@ FIXTURES: dict[str, Callable[[Path], None]] = {
     "vindr-cxr": write_vindr_cxr,
     "rsna-bone-age": write_rsna_bone_age,
     "fracatlas": write_fracatlas,
+    "pengwin-2024-task2": write_pengwin_task2,
     "siim-ct-medical-images": write_siim_ct,
     "hcc-tace-seg": write_hcc_tace_seg,
     "totalsegmentator": write_totalsegmentator,

@@ -29,7 +29,7 @@ TASKS = (
         "orientation",
         ("nih-chestxray14", "rsna-pneumonia", "mimic-cxr-jpg", "vindr-cxr"),
     ),
-    ("imaging_orientation_pelvic", "orientation", ("fracatlas",)),
+    ("imaging_orientation_pelvic", "orientation", ("fracatlas", "pengwin-2024-task2")),
     ("image_enhancement_detection", "enhancement", ("siim-ct-medical-images", "hcc-tace-seg")),
     ("relative_position", "relative-position", ("totalsegmentator", "amos-2022", "btcv")),
     ("visual_depth_estimation", "visual-depth", ("c3vd", "simcol3d")),
