@@ -17,6 +17,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import tifffile
 from PIL import Image
 
 from medblink_build.manifests import builtin_manifests
@@ -437,6 +438,19 @@ def write_simcol3d(root: Path) -> None:
     _text(dest / "misc" / "train_file.txt", "SyntheticColon_I/Frames_S1\n")
 
 
+def write_scared(root: Path) -> None:
+    """SCARED keyframes: dataset_N/keyframe_M/{Left,Right}_Image.png, {left,right}_depth_map.tiff, camera yml."""
+    for n, m in ((1, 1), (2, 1)):
+        folder = root / "scared" / f"dataset_{n}" / f"keyframe_{m}"
+        rgb, depth = render_frame(400 + n, 160, 128)
+        _png(folder / "Left_Image.png", rgb)
+        _png(folder / "Right_Image.png", rgb[:, ::-1].copy())
+        xyz = np.dstack([np.zeros_like(depth), np.zeros_like(depth), depth]).astype(np.float32)  # encoding unverified
+        for side in ("left", "right"):
+            tifffile.imwrite(folder / f"{side}_depth_map.tiff", xyz, photometric="minisblack", planarconfig="contig")
+        _text(folder / "camera_parameters.yml", "%YAML:1.0\n---\nM1: !!opencv-matrix\n   rows: 3\n   cols: 3\n")
+
+
 def write_skin_histology(root: Path) -> None:
     """Skin NMSC (UQ:8be4bd0): data/{1x,2x,5x,10x}/{Images,Masks}/<class>_<n>.{tif,png}, MarginData/."""
     dest = root / "skin-histology-segmentation"
@@ -500,6 +514,7 @@ FIXTURES: dict[str, Callable[[Path], None]] = {
     "open-kidney-ultrasound": write_open_kidney,
     "c3vd": write_c3vd,
     "simcol3d": write_simcol3d,
+    "scared": write_scared,
     "skin-histology-segmentation": write_skin_histology,
     "bcss": write_bcss,
     "dentex": write_dentex,

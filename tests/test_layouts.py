@@ -32,7 +32,7 @@ TASKS = (
     ("imaging_orientation_pelvic", "orientation", ("fracatlas", "pengwin-2024-task2")),
     ("image_enhancement_detection", "enhancement", ("siim-ct-medical-images", "hcc-tace-seg")),
     ("relative_position", "relative-position", ("totalsegmentator", "amos-2022", "btcv")),
-    ("visual_depth_estimation", "visual-depth", ("c3vd", "simcol3d")),
+    ("visual_depth_estimation", "visual-depth", ("c3vd", "simcol3d", "scared")),
     ("wave_based_depth_estimation", "wave-depth", ("busi", "camus", "open-kidney-ultrasound")),
     ("histology_structure", "histology-structure", ("skin-histology-segmentation", "bcss")),
     ("morphology_quantification", "morphology-count", ("dentex",)),
@@ -44,6 +44,8 @@ EXPECTED_SKIPS = {
     ("wave_based_depth_estimation", "camus"): "unsupported_format",
     # RSNA's PatientAge is a bare number of years (no unit letter), which the age recipe rejects.
     ("age_estimation", "rsna-pneumonia"): "age_malformed",
+    # SCARED's depth TIFF encoding is unverified, so its manifest states no depth scale.
+    ("visual_depth_estimation", "scared"): "depth_scale_unknown",
 }
 
 
