@@ -95,6 +95,11 @@ class Manifest:
         }
 
 
+def is_glob(pattern: str) -> bool:
+    """Whether a manifest path (metadata table, detect marker) is a glob rather than one path."""
+    return any(c in pattern for c in "*?[")
+
+
 def _inside_root(path: str, origin: str, field_name: str) -> str:
     """A manifest path must name something inside the source root: no absolute path, no '..'."""
     posix = PurePosixPath(path.replace("\\", "/"))

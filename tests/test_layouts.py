@@ -173,6 +173,15 @@ def test_nbia_metadata_csv_at_the_root_also_joins(sources: Path, tmp_path: Path)
     assert resolve_source(str(manifest_folder)).id == "hcc-tace-seg"
 
 
+def test_nbia_metadata_csv_written_on_windows_joins_too(tmp_path: Path) -> None:
+    lf.write_hcc_tace_seg(tmp_path)
+    csv_path = next((tmp_path / "hcc-tace-seg").glob("manifest-*/metadata.csv"))
+    text = csv_path.read_text().replace(",./HCC-TACE-Seg/", ",.\\HCC-TACE-Seg\\")
+    csv_path.write_text("\n".join(line.replace("/", "\\") if i else line for i, line in enumerate(text.splitlines())))
+    items = list(FolderSource(tmp_path / "hcc-tace-seg", builtin_manifests()["hcc-tace-seg"]).items())
+    assert items and all(i.metadata.get("collection") == "HCC-TACE-Seg" for i in items)
+
+
 def test_totalsegmentator_meta_csv_with_bom_and_semicolons_joins_per_subject(sources: Path) -> None:
     raw = (sources / "totalsegmentator" / "meta.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbfimage_id;age;gender;institute;study_type;split;")

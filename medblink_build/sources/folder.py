@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import fnmatch
-import glob
 import json
 import os
 import re
@@ -20,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 from ..errors import SourceError
-from ..manifests import Manifest, MetadataTable
+from ..manifests import Manifest, MetadataTable, is_glob
 from ..model import SourceItem
 from ..readers import IMAGE_SUFFIXES, sniff_format
 from ..seeding import stable_hash
@@ -119,7 +118,7 @@ class FolderSource:
         Path keys (relpath / folder matches) are normalised ("./a\\b/" -> "a/b"), and for tables
         relative to their own folder (NBIA metadata.csv) prefixed with that folder.
         """
-        if not glob.has_magic(table.path):
+        if not is_glob(table.path):
             if table.optional and not (self.root / table.path).exists():
                 return []
             paths = [table.path]

@@ -1,18 +1,17 @@
 """Turn what the user typed after `--source` into a bound source.
 
-`--source PATH` binds PATH to the built-in manifest whose `detect` files (paths or globs) it holds, or to a
-`source.toml` inside it, else treats it as a generic local folder (license unknown).
+`--source PATH` binds PATH to the built-in manifest whose `detect` files (paths or globs) it holds,
+or to a `source.toml` inside it, else treats it as a generic local folder (license unknown).
 `--source ID=PATH` binds PATH to the built-in manifest ID explicitly.
 """
 
 from __future__ import annotations
 
-import glob
 import re
 from pathlib import Path
 
 from ..errors import SourceError
-from ..manifests import Manifest, builtin_manifests, get_manifest, load_manifest_file
+from ..manifests import Manifest, builtin_manifests, get_manifest, is_glob, load_manifest_file
 from .folder import FolderSource
 
 LOCAL_MANIFEST = "source.toml"
@@ -37,7 +36,7 @@ def generic_manifest(root: Path) -> Manifest:
 
 def _present(root: Path, marker: str) -> bool:
     """A detect marker is a path under the root, or a glob (e.g. "manifest-*/metadata.csv")."""
-    if glob.has_magic(marker):
+    if is_glob(marker):
         return next(iter(root.glob(marker)), None) is not None
     return (root / marker).exists()
 
