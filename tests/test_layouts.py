@@ -222,6 +222,22 @@ def test_mimic_view_position_comes_from_the_metadata_table(sources: Path) -> Non
     assert sorted(views.values()) == ["LATERAL", "PA"]
 
 
+def test_nih_2020_table_revision_is_read_and_wins(tmp_path: Path) -> None:
+    lf.write_nih(tmp_path)
+    root = tmp_path / "nih-chestxray14"
+    header = lf.NIH_HEADER.removesuffix(",")  # the 2020 file has no trailing empty column
+    (root / "Data_Entry_2017_v2020.csv").write_text(
+        f"{header}\n00000002_000.png,No Finding,0,2,80,M,PA,2500,2048,0.168,0.168\n"
+    )
+    (root / "Data_Entry_2017.csv").unlink()
+    assert resolve_source(str(root)).id == "nih-chestxray14"
+    items = {
+        Path(i.files[0]).name: i.metadata for i in FolderSource(root, builtin_manifests()["nih-chestxray14"]).items()
+    }
+    assert (items["00000002_000.png"]["age"], items["00000002_000.png"]["view"]) == ("80", "PA")
+    assert "age" not in items["00000001_000.png"]
+
+
 def test_c3vd_colour_frames_pair_with_differently_padded_depth(sources: Path) -> None:
     items = {i.files[0]: i.files[1:] for i in _items(sources, "c3vd")}
     assert items["cecum_t1_a/2_color.png"] == ("cecum_t1_a/0002_depth.tiff",)
