@@ -301,7 +301,9 @@ def test_a_glob_table_that_matches_nothing_is_an_error_unless_optional(tmp_path:
         text = _BASE + f'[[metadata_table]]\npath = "**/metadata.csv"\nkey = "k"\noptional = {optional}\n'
         source = FolderSource(tmp_path, parse_manifest(text, "x.toml"))
         if expect_error:
-            with pytest.raises(SourceError, match=r"no file matches metadata table '\*\*/metadata.csv'"):
+            with pytest.raises(
+                SourceError, match=r"\*\*/metadata.csv: metadata table .* is missing \(no file matches\)"
+            ):
                 list(source.items())
         else:
             assert [i.files for i in source.items()] == [("a.png",)]

@@ -193,9 +193,9 @@ def test_source_specific_facts() -> None:
     assert "CC BY 4.0" in amos.license_note and "CC BY-SA 4.0" in amos.license_note
     nih = manifests["nih-chestxray14"]
     assert nih.defaults.get("anatomy") == "chest"
-    assert nih.detect == ("Data_Entry_2017.csv",)
+    assert nih.detect == ("Data_Entry_2017*.csv",)  # the table as released or its v2020 revision
     (table,) = nih.tables
-    assert (table.path, table.key, table.match) == ("Data_Entry_2017.csv", "Image Index", "name")
+    assert (table.path, table.key, table.match) == ("Data_Entry_2017*.csv", "Image Index", "name")
     assert table.columns == {
         "view": "View Position",
         "age": "Patient Age",
@@ -358,7 +358,7 @@ def test_nih_folder_missing_its_table_is_an_error(tmp_path: Path) -> None:
     root = _fake_nih(tmp_path / "nih")
     (root / "Data_Entry_2017.csv").unlink()
     source = resolve_source(f"nih-chestxray14={root}")
-    with pytest.raises(SourceError, match=r"Data_Entry_2017\.csv.*missing"):
+    with pytest.raises(SourceError, match=r"Data_Entry_2017\*\.csv.*missing"):
         list(source.items())
 
 

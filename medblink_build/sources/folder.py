@@ -131,7 +131,8 @@ class FolderSource:
             )
             if not paths and not table.optional:
                 raise SourceError(
-                    f"{self.root}: no file matches metadata table {table.path!r} of {self.manifest.origin}"
+                    f"{self.root / table.path}: metadata table named by {self.manifest.origin} is missing "
+                    "(no file matches)"
                 )
         out = []
         for rel in paths:
