@@ -490,6 +490,30 @@ def write_bcss(root: Path) -> None:
     _text(dest / "meta" / "gtruth_codes.tsv", "label\tGT_code\n" + "".join(f"{n}\t{c}\n" for c, n in codes_tsv.items()))
 
 
+def write_tufts_dental(root: Path) -> None:
+    """Tufts Dental Database: Radiographs/<n>.JPG + Segmentation/teeth_bbox.json (Labelbox rows), Expert/, Student/."""
+    dest = root / "tufts-dental"
+    rows = []
+    for n, missing in ((1, {"1", "32"}), (2, set())):  # image 1 lacks two third molars
+        h, w = 256, 512
+        pixels = np.full((h, w), 40, np.uint8)
+        objects = []
+        for k in range(16):  # upper teeth 1..16 right to left of the patient, lower 17..32 back again
+            x0 = 24 + k * 29
+            for title, y0 in ((str(k + 1), 60), (str(32 - k), 140)):
+                if title in missing:
+                    continue
+                pixels[y0 : y0 + 56, x0 + 2 : x0 + 26] = 200
+                objects.append({"title": title, "value": title, "bounding box": [x0, y0, x0 + 28, y0 + 56]})
+        path = dest / "Radiographs" / f"{n}.JPG"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(path, format="JPEG", quality=92)
+        rows.append({"External ID": f"{n}.JPG", "Label": {"objects": objects}})
+    _text(dest / "Segmentation" / "teeth_bbox.json", json.dumps(rows, indent=1) + "\n")
+    for folder in ("Expert", "Student", "Segmentation/maxillomandibular", "Segmentation/teeth_mask"):
+        (dest / folder).mkdir(parents=True, exist_ok=True)
+
+
 def write_dentex(root: Path) -> None:
     """DENTEX as unpacked from training_data.zip: training_data/<subset>/xrays/*.png + train_<subset>.json."""
     write_dental_sample(root / "dentex")
@@ -518,6 +542,7 @@ FIXTURES: dict[str, Callable[[Path], None]] = {
     "skin-histology-segmentation": write_skin_histology,
     "bcss": write_bcss,
     "dentex": write_dentex,
+    "tufts-dental": write_tufts_dental,
 }
 
 

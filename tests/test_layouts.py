@@ -35,7 +35,7 @@ TASKS = (
     ("visual_depth_estimation", "visual-depth", ("c3vd", "simcol3d", "scared")),
     ("wave_based_depth_estimation", "wave-depth", ("busi", "camus", "open-kidney-ultrasound")),
     ("histology_structure", "histology-structure", ("skin-histology-segmentation", "bcss")),
-    ("morphology_quantification", "morphology-count", ("dentex",)),
+    ("morphology_quantification", "morphology-count", ("dentex", "tufts-dental")),
     ("age_estimation", "age", ("nih-chestxray14", "rsna-pneumonia", "rsna-bone-age")),
 )
 #: (task, source) pairs whose fixture cannot give a row, with the skip reason its layout calls for.
@@ -347,3 +347,9 @@ def test_bcss_label_map_is_the_release_gtruth_codes_table(sources: Path) -> None
             "masks/TCGA-A1-A0SK-DX1_xmin45749_ymin25055_MPP-0.2500.png",
         )
     ]
+
+
+def test_every_downloadable_manifest_has_a_layout_fixture_in_the_build() -> None:
+    downloadable = {m.id for m in builtin_manifests().values() if m.access != "generated"}
+    assert set(lf.FIXTURES) == downloadable
+    assert {s for _, _, sources in TASKS for s in sources} == downloadable
