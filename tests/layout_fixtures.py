@@ -109,7 +109,11 @@ def write_rsna_pneumonia(root: Path) -> None:
 def write_mimic_cxr_jpg(root: Path) -> None:
     """MIMIC-CXR-JPG: files/pNN/pNNNNNNNN/sNNNNNNNN/<dicom_id>.jpg + mimic-cxr-2.0.0-metadata.csv(.gz)."""
     dest = root / "mimic-cxr-jpg"
-    header = "dicom_id,subject_id,study_id,PerformedProcedureStepDescription,ViewPosition,Rows,Columns"
+    header = (
+        "dicom_id,subject_id,study_id,PerformedProcedureStepDescription,ViewPosition,Rows,Columns,StudyDate,"
+        "StudyTime,ProcedureCodeSequence_CodeMeaning,ViewCodeSequence_CodeMeaning,"
+        "PatientOrientationCodeSequence_CodeMeaning"
+    )
     rows = [header]
     images = (
         ("02aa804e-bde0afdd-112c0b34-7bc16630-4e384014", "PA"),
@@ -119,7 +123,11 @@ def write_mimic_cxr_jpg(root: Path) -> None:
         path = dest / "files" / "p10" / "p10000032" / "s50414267" / f"{dicom_id}.jpg"
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(_chest8(20 + i)).save(path, quality=92)
-        rows.append(f"{dicom_id},10000032,50414267,CHEST (PA AND LAT),{view},256,256")
+        meaning = {"PA": "postero-anterior", "LATERAL": "lateral"}[view]
+        rows.append(
+            f"{dicom_id},10000032,50414267,CHEST (PA AND LAT),{view},256,256,21800506,213014.531,"
+            f"CHEST (PA AND LAT),{meaning},Erect"
+        )
     text = "\n".join(rows) + "\n"
     _text(dest / "mimic-cxr-2.0.0-metadata.csv", text)
     (dest / "mimic-cxr-2.0.0-metadata.csv.gz").write_bytes(gzip.compress(text.encode(), mtime=0))
