@@ -417,6 +417,8 @@ def sources_show(source_id: str) -> None:
     click.echo(f"\nhow to obtain:\n{m.how_to_obtain}")
     if m.layout:
         click.echo(f"\nlayout:\n{m.layout}")
+    if m.verified:
+        click.echo("\nverified facts:\n" + "\n".join(f"- {v.fact} ({v.where})" for v in m.verified))
     if m.unverified:
         click.echo("\nunverified facts:\n" + "\n".join(f"- {u}" for u in m.unverified))
     if m.citation:

@@ -1,8 +1,10 @@
 """Source manifests: what a public source is, its license, how to get it and how it is laid out.
 
 One TOML file per source in `data_manifests/` (shipped inside the package). They are parsed as
-data with `tomllib`, never executed. Fields that SOURCES.md marks unverified are listed under
-`unverified` so a reader of the card knows which facts to confirm.
+data with `tomllib`, never executed. Each layout fact is recorded
+either under `[[verified]]` (the fact and where it was checked: a URL or repository:path) or under
+`unverified` (what is assumed and why it could not be checked), so a reader knows which facts to
+confirm before trusting a build.
 """
 
 from __future__ import annotations
@@ -32,6 +34,19 @@ class MetadataTable:
     match: str = "relpath"  # how the key matches an item: one of TABLE_MATCHES
     delimiter: str = ","
     columns: dict[str, str] = field(default_factory=dict)  # our field -> table column
+    # Key paths are relative to the source root, or ("table") to the table's own folder, as the
+    # NBIA Data Retriever's metadata.csv `File Location` (./<Collection>/<Patient>/...) is.
+    relative_to: str = "root"
+    optional: bool = False  # a missing table (or a glob path matching none) is not an error
+    #: `path` may be a glob (e.g. "manifest-*/metadata.csv"): every match is read, in sorted order.
+
+
+@dataclass(frozen=True)
+class Verification:
+    """One layout fact and where it was verified (a URL, or repository:path of a loader)."""
+
+    fact: str
+    where: str
 
 
 @dataclass(frozen=True)
@@ -57,6 +72,7 @@ class Manifest:
     defaults: dict[str, str] = field(default_factory=dict)
     tables: tuple[MetadataTable, ...] = ()
     unverified: tuple[str, ...] = ()
+    verified: tuple[Verification, ...] = ()
     generator: str | None = None  # built-in sample generator name, for generated sources
     label_map: dict[int, str] = field(default_factory=dict)  # label value -> structure, for label-map masks
     files: dict[str, str] = field(default_factory=dict)  # expected relpath -> sha256
@@ -79,6 +95,11 @@ class Manifest:
         }
 
 
+def is_glob(pattern: str) -> bool:
+    """Whether a manifest path (metadata table, detect marker) is a glob rather than one path."""
+    return any(c in pattern for c in "*?[")
+
+
 def _inside_root(path: str, origin: str, field_name: str) -> str:
     """A manifest path must name something inside the source root: no absolute path, no '..'."""
     posix = PurePosixPath(path.replace("\\", "/"))
@@ -91,6 +112,7 @@ ITEM_KINDS = ("file", "series", "folder")
 #: How a metadata table's key column matches an item: its relative path, file name, file stem, or
 #: (for folder items) the item's folder relative to the root.
 TABLE_MATCHES = ("relpath", "name", "stem", "folder")
+TABLE_BASES = ("root", "table")
 
 
 def _item_kind(value: object, origin: str) -> str:
@@ -112,6 +134,18 @@ def _label_map(table: object, origin: str) -> dict[int, str]:
             raise SourceError(f"{origin}: label_map {key} = {name!r}: values must be > 0 and names non-empty")
         out[value] = name
     return out
+
+
+def _verified(entries: object, origin: str) -> tuple[Verification, ...]:
+    if not isinstance(entries, list):
+        raise SourceError(f"{origin}: verified must be an array of tables ([[verified]] fact = ..., where = ...)")
+    out = []
+    for i, entry in enumerate(entries):
+        fact, where = (entry.get("fact"), entry.get("where")) if isinstance(entry, dict) else (None, None)
+        if not isinstance(fact, str) or not fact.strip() or not isinstance(where, str) or not where.strip():
+            raise SourceError(f"{origin}: verified[{i}] needs a non-empty fact and where (a URL or repository:path)")
+        out.append(Verification(fact.strip(), where.strip()))
+    return tuple(out)
 
 
 _REQUIRED = ("id", "name", "license", "access", "how_to_obtain", "modality", "anatomy")
@@ -141,12 +175,18 @@ def parse_manifest(text: str, origin: str) -> Manifest:
                     match=str(table.get("match", "relpath")),
                     delimiter=str(table.get("delimiter", ",")),
                     columns={str(k): str(v) for k, v in table.get("columns", {}).items()},
+                    relative_to=str(table.get("relative_to", "root")),
+                    optional=bool(table.get("optional", False)),
                 )
             )
         except KeyError as exc:
             raise SourceError(f"{origin}: metadata_table[{i}] lacks {exc.args[0]!r}") from None
         if tables[-1].match not in TABLE_MATCHES:
             raise SourceError(f"{origin}: metadata_table[{i}].match must be one of {', '.join(TABLE_MATCHES)}")
+        if tables[-1].relative_to not in TABLE_BASES:
+            raise SourceError(f"{origin}: metadata_table[{i}].relative_to must be one of {', '.join(TABLE_BASES)}")
+        if len(tables[-1].delimiter) != 1:
+            raise SourceError(f"{origin}: metadata_table[{i}].delimiter must be one character (e.g. ';' or '\\t')")
     files = {}
     for entry in data.get("files", []):
         if "path" not in entry or "sha256" not in entry:
@@ -174,6 +214,7 @@ def parse_manifest(text: str, origin: str) -> Manifest:
         defaults={str(k): str(v) for k, v in data.get("defaults", {}).items()},
         tables=tuple(tables),
         unverified=tuple(data.get("unverified", ())),
+        verified=_verified(data.get("verified", []), origin),
         generator=data.get("generator"),
         label_map=_label_map(data.get("label_map", {}), origin),
         files=files,

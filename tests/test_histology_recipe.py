@@ -2,7 +2,7 @@
 
 Sources: a generic folder (tifffile pyramids with GeoJSON halves, PNG tiles with anti-aliased
 palette masks, and the bad cases), a BCSS-shaped folder (integer masks, mpp in the file name) and
-a skin-set-shaped folder (Images/*.tif + Masks/*.png, mpp in labels.csv), built in one run. Every
+a skin-set-shaped folder (data/2x/Images/*.tif + Masks/*.png, mpp in labels.csv), built in one run. Every
 row's markers are checked against the geometry the test drew, not against the recipe's readers.
 """
 
@@ -154,12 +154,13 @@ def write_bcss_like(root: Path) -> Path:
 
 def write_skin_like(root: Path) -> Path:
     _palette_tile(root, "tile_a", (640, 560), 240)
-    (root / "Images").mkdir()
-    (root / "Masks").mkdir()
-    Image.open(root / "tiles" / "tile_a.png").save(root / "Images" / "tile_a.tif")
-    (root / "masks" / "tile_a.png").rename(root / "Masks" / "tile_a.png")
+    level = root / "data" / "2x"  # the release's layout: data/<scale>/{Images,Masks}
+    (level / "Images").mkdir(parents=True)
+    (level / "Masks").mkdir()
+    Image.open(root / "tiles" / "tile_a.png").save(level / "Images" / "tile_a.tif")
+    (root / "masks" / "tile_a.png").rename(level / "Masks" / "tile_a.png")
     (root / "tiles" / "tile_a.png").unlink()
-    (root / "labels.csv").write_text("path,mpp\nImages/tile_a.tif,0.9\n", encoding="utf-8")
+    (root / "labels.csv").write_text("path,mpp\ndata/2x/Images/tile_a.tif,0.9\n", encoding="utf-8")
     return root
 
 

@@ -70,7 +70,7 @@ UNVERIFIED_LICENSE = frozenset(
         "skin-histology-segmentation",
         "bcss",
         "rsna-bone-age",
-        "open-kidney-ultrasound",
+        # open-kidney-ultrasound: [U] in SOURCES.md, since read in the rsingla92/kidneyUS README (CC BY-NC-SA)
         "tufts-dental",
         "hcc-tace-seg",
         "btcv",
@@ -193,9 +193,9 @@ def test_source_specific_facts() -> None:
     assert "CC BY 4.0" in amos.license_note and "CC BY-SA 4.0" in amos.license_note
     nih = manifests["nih-chestxray14"]
     assert nih.defaults.get("anatomy") == "chest"
-    assert nih.detect == ("Data_Entry_2017.csv",)
+    assert nih.detect == ("Data_Entry_2017*.csv",)  # the table as released or its v2020 revision
     (table,) = nih.tables
-    assert (table.path, table.key, table.match) == ("Data_Entry_2017.csv", "Image Index", "name")
+    assert (table.path, table.key, table.match) == ("Data_Entry_2017*.csv", "Image Index", "name")
     assert table.columns == {
         "view": "View Position",
         "age": "Patient Age",
@@ -226,8 +226,8 @@ def test_source_specific_facts() -> None:
         ("amos-2022", "imagesTr/amos_0499.nii.gz", True),
         ("amos-2022", "imagesTr/amos_0500.nii.gz", False),  # MR
         ("amos-2022", "labelsTr/amos_0001.nii.gz", False),
-        ("btcv", "img/img0001.nii.gz", True),
-        ("btcv", "label/label0001.nii.gz", False),
+        ("btcv", "RawData/Training/img/img0001.nii.gz", True),
+        ("btcv", "RawData/Training/label/label0001.nii.gz", False),
         ("siim-ct-medical-images", "dicom_dir/ID_0000_AGE_0060_CONTRAST_1_CT.dcm", True),
         ("siim-ct-medical-images", "tiff_images/ID_0000_AGE_0060_CONTRAST_1_CT.tif", False),
         ("busi", "Dataset_BUSI_with_GT/benign/benign (1).png", True),
@@ -238,8 +238,9 @@ def test_source_specific_facts() -> None:
         ("camus", "database_nifti/patient0001/patient0001_4CH_half_sequence.nii.gz", False),
         ("c3vd", "cecum_t1_a/0000_color.png", True),
         ("c3vd", "cecum_t1_a/0000_depth.tiff", False),
-        ("skin-histology-segmentation", "Images/tile_01.tif", True),
-        ("skin-histology-segmentation", "Masks/tile_01.png", False),
+        ("skin-histology-segmentation", "data/2x/Images/BCC_1.tif", True),
+        ("skin-histology-segmentation", "data/2x/Masks/BCC_1.png", False),
+        ("skin-histology-segmentation", "data/1x/Images/BCC_1.tif", False),  # the same section, another scale
         ("fracatlas", "images/Fractured/IMG0000019.jpg", True),
         ("fracatlas", "dataset.csv", False),
     ],
@@ -357,7 +358,7 @@ def test_nih_folder_missing_its_table_is_an_error(tmp_path: Path) -> None:
     root = _fake_nih(tmp_path / "nih")
     (root / "Data_Entry_2017.csv").unlink()
     source = resolve_source(f"nih-chestxray14={root}")
-    with pytest.raises(SourceError, match=r"Data_Entry_2017\.csv.*missing"):
+    with pytest.raises(SourceError, match=r"Data_Entry_2017\*\.csv.*missing"):
         list(source.items())
 
 

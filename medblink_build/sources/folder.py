@@ -18,11 +18,11 @@ import json
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 from ..errors import SourceError
-from ..manifests import Manifest, MetadataTable
+from ..manifests import Manifest, MetadataTable, is_glob
 from ..model import Skipped, SourceItem
 from ..readers import IMAGE_SUFFIXES, looks_like_dicom
 from ..readers.wsi import SLIDE_SUFFIXES
@@ -96,8 +96,8 @@ class FolderSource:
             return "symlink_outside_root"
         if not full.is_file():  # a FIFO, socket or device (never opened), or a link to a folder
             return "not_a_regular_file"
-        if rel in tables:
-            return "metadata_table"
+        if rel in tables or any(is_glob(t) and fnmatch.fnmatchcase(rel, t) for t in tables):
+            return "metadata_table"  # a manifest table's path may be a glob (NBIA's manifest-*/metadata.csv)
         if self.manifest.include:
             return None if any(fnmatch.fnmatchcase(rel, p) for p in self.manifest.include) else "not_included"
         suffix = full.suffix.lower()
@@ -140,6 +140,38 @@ class FolderSource:
             raise SourceError(f"{path}: malformed CSV: {exc}") from exc
         return rows
 
+    def _tables(self, table: MetadataTable) -> list[tuple[MetadataTable, dict[str, dict[str, str]]]]:
+        """Every file a manifest table names (its path may be a glob), keyed as items are looked up.
+
+        Path keys (relpath / folder matches) are normalised ("./a\\b/" -> "a/b"), and for tables
+        relative to their own folder (NBIA metadata.csv) prefixed with that folder.
+        """
+        if not is_glob(table.path):
+            if table.optional and not (self.root / table.path).exists():
+                return []
+            paths = [table.path]
+        else:
+            root = self.root.resolve()
+            paths = sorted(
+                p.relative_to(self.root).as_posix()
+                for p in self.root.glob(table.path)
+                if p.is_file() and _is_inside(root, p)
+            )
+            if not paths and not table.optional:
+                raise SourceError(
+                    f"{self.root / table.path}: metadata table named by {self.manifest.origin} is missing "
+                    "(no file matches)"
+                )
+        out = []
+        for rel in paths:
+            one = replace(table, path=rel)
+            rows = self._read_table(one, required=True)
+            if table.match in ("relpath", "folder"):
+                base = PurePosixPath(rel).parent.as_posix() if table.relative_to == "table" else "."
+                rows = {_table_path(base, key): values for key, values in rows.items()}
+            out.append((one, rows))
+        return out
+
     def items(self) -> Iterator[SourceItem]:
         """The source's items in sorted order, with their metadata merged.
 
@@ -160,7 +192,7 @@ class FolderSource:
         return Scan(items, inventory, problems)
 
     def _items(self, groups: Iterator[tuple[str, list[str]]]) -> Iterator[SourceItem]:
-        tables = [(t, self._read_table(t, required=True)) for t in self.manifest.tables]
+        tables = [pair for t in self.manifest.tables for pair in self._tables(t)]
         tables.append((LABELS_TABLE, self._read_table(LABELS_TABLE, required=False)))
         for key, files in groups:
             first = PurePosixPath(files[0])
@@ -239,6 +271,14 @@ class FolderSource:
                 found.add(Path(os.path.relpath(match.resolve(), root)).as_posix())
         found.discard(rel)
         return sorted(found)
+
+
+def _table_path(base: str, key: str) -> str:
+    """A table's path key as a root-relative POSIX path: backslashes, "./" and trailing "/" removed."""
+    parts = [p for p in key.strip().replace("\\", "/").split("/") if p not in ("", ".")]
+    if base not in ("", "."):
+        parts = [*PurePosixPath(base).parts, *parts]
+    return "/".join(parts)
 
 
 def _stem(name: str) -> str:

@@ -1,7 +1,7 @@
 """Turn what the user typed after `--source` into a bound source.
 
-`--source PATH` binds PATH to the built-in manifest whose `detect` files it holds, or to a
-`source.toml` inside it, else treats it as a generic local folder (license unknown).
+`--source PATH` binds PATH to the built-in manifest whose `detect` files (paths or globs) it holds,
+or to a `source.toml` inside it, else treats it as a generic local folder (license unknown).
 `--source ID=PATH` binds PATH to the built-in manifest ID explicitly.
 """
 
@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from ..errors import SourceError
-from ..manifests import Manifest, builtin_manifests, get_manifest, load_manifest_file
+from ..manifests import Manifest, builtin_manifests, get_manifest, is_glob, load_manifest_file
 from .folder import FolderSource
 
 LOCAL_MANIFEST = "source.toml"
@@ -34,6 +34,13 @@ def generic_manifest(root: Path) -> Manifest:
     )
 
 
+def _present(root: Path, marker: str) -> bool:
+    """A detect marker is a path under the root, or a glob (e.g. "manifest-*/metadata.csv")."""
+    if is_glob(marker):
+        return next(iter(root.glob(marker)), None) is not None
+    return (root / marker).exists()
+
+
 def resolve_source(spec: str) -> FolderSource:
     if "=" in spec and not Path(spec).exists():
         source_id, _, path = spec.partition("=")
@@ -50,7 +57,7 @@ def resolve_source(spec: str) -> FolderSource:
             manifest = load_manifest_file(local)
         else:
             detected = [
-                m for m in builtin_manifests().values() if m.detect and all((root / d).exists() for d in m.detect)
+                m for m in builtin_manifests().values() if m.detect and all(_present(root, d) for d in m.detect)
             ]
             if len(detected) > 1:
                 ids = ", ".join(m.id for m in detected)
