@@ -506,11 +506,35 @@ def preview_command(out: Path, dest: Path | None) -> None:
     help="Environment variable holding the Hub token [default: huggingface_hub's own lookup: HF_TOKEN, "
     "then the saved login].",
 )
-def publish_command(out: Path, repo_id: str, private: bool, i_hold_the_rights: bool, token_env: str | None) -> None:
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Run the license, integrity and card checks and list what would be uploaded; no network.",
+)
+def publish_command(
+    out: Path, repo_id: str, private: bool, i_hold_the_rights: bool, token_env: str | None, dry_run: bool
+) -> None:
     """Upload release OUT as it stands to a Hugging Face dataset repository (re-run to resume)."""
     import os
 
-    from .release.publish import publish
+    from .release.publish import plan_publish, publish
+
+    if dry_run:
+        try:
+            plan = plan_publish(out, repo_id, i_hold_the_rights=i_hold_the_rights)
+        except MedblinkError as exc:
+            raise _fail(exc) from exc
+        for warning in plan.warnings:
+            click.echo(f"warning: {warning}")
+        for config, label in plan.rights_asserted.items():
+            click.echo(f"would publish {config} ({label}): you stated you hold the rights")
+        for rel, size in plan.files:
+            click.echo(f"  {size:>12,d}  {rel}")
+        click.echo(
+            f"dry run: would upload {len(plan.files)} files ({plan.total_bytes:,d} bytes) from {out} "
+            f"to dataset {repo_id}; checks passed, nothing sent"
+        )
+        return
 
     token = None
     if token_env is not None:
