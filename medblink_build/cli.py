@@ -6,6 +6,7 @@ Every failure the user can cause exits non-zero with one line naming the file an
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -152,6 +153,7 @@ def recipe_command(
     if skipped:
         reasons = ", ".join(f"{reason} {n}" for reason, n in summary.skipped.items())
         click.echo(f"skipped {skipped} item(s): {reasons} (details in manifest.json)")
+    _next_steps(summary.out, summary.counts)
 
 
 @main.command("build")
@@ -217,6 +219,7 @@ def build_command(
         click.echo(f"  {task:32s} {got:5d} / {expected}{note}")
     if summary.skipped:
         click.echo("skipped: " + ", ".join(f"{r} {n}" for r, n in summary.skipped.items()))
+    _next_steps(summary.out, summary.counts)
 
 
 @main.command("verify")
@@ -268,6 +271,19 @@ def explain_command(out: Path, row_id: str) -> None:
         click.echo(explain(out, row_id))
     except MedblinkError as exc:
         raise _fail(exc) from exc
+
+
+def _next_steps(out: Path, counts: dict[str, int]) -> None:
+    """The build's last line: where the output is, and the commands that load and preview it."""
+    config = next((c for c, n in counts.items() if n), None)
+    if config is None:
+        click.echo(f"output in {out} (no rows written)")
+        return
+    shown = str(out)
+    click.echo(
+        f'output in {shown}; load: python -c "import medblink_build; print(medblink_build.load({shown!r}, '
+        f'{config!r}))"; preview: medblink-build preview {shlex.quote(shown)}'
+    )
 
 
 def _parse_params(values: tuple[str, ...]) -> dict[str, str]:
