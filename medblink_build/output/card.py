@@ -72,10 +72,13 @@ def render_card(
     skipped: Mapping[str, int],
     licenses: Mapping[str, Mapping[str, Any]] | None = None,
     release: Mapping[str, Any] | None = None,
+    described: Mapping[str, tuple[str, str]] | None = None,
 ) -> str:
     """`licenses`: per config, the `config_license` values (license, non_commercial, redistributable);
-    `release`: the release record of a `build` (version, expected counts, missing tasks)."""
+    `release`: the release record of a `build` (version, expected counts, missing tasks);
+    `described`: per config, (modality, anatomy) as the written rows give them (else the task's)."""
     licenses = licenses or {}
+    described = described or {}
     written = [t for t in tasks if counts.get(t.task_id, 0) > 0]
     header: dict[str, Any] = {
         "pretty_name": "MedBLINK (medblink-build sample build)" if sample else "MedBLINK (medblink-build)",
@@ -112,8 +115,9 @@ def render_card(
         dist = ", ".join(f"{k}: {v}" for k, v in sorted(letters.get(t.task_id, {}).items()))
         lic = licenses.get(t.task_id)
         terms = "-" if lic is None else license_label(lic)
+        modality, anatomy = described.get(t.task_id, (t.modality, t.anatomy))
         lines.append(
-            f"| `{t.task_id}` | {t.modality} | {t.anatomy} | {counts[t.task_id]} | {dist} | {terms} | {t.question} |"
+            f"| `{t.task_id}` | {modality} | {anatomy} | {counts[t.task_id]} | {dist} | {terms} | {t.question} |"
         )
     restricted = [t.task_id for t in written if t.task_id in licenses and license_restrictions(licenses[t.task_id])]
     if restricted:
