@@ -181,7 +181,8 @@ class HistologyStructure(Recipe):
         f"({MIN_BOUNDARY_PX * TILE_MPP:g} um) from any other class by a distance transform and on tissue (Otsu on "
         "saturation of a low-resolution overview). The label is the annotated class under each marker centre; the "
         "question names one of the two classes and the answer is the letter of the marker inside it (which marker "
-        "gets which letter follows the writer's balanced plan). Slides without a known resolution and tiles without two cleanly separated "
+        "gets which letter follows the writer's balanced plan). Slides without a known resolution and tiles without "
+        "two cleanly separated "
         "classes are skipped with a reason."
     )
     tasks = (
