@@ -121,11 +121,12 @@ def recipe_command(
     command after an interruption redoes only what is missing.
     """
     from .pipeline import BuildFailed, BuildOptions, run_recipe
-    from .registry import find_recipe
+    from .registry import find_recipe, parse_params
     from .sources.resolve import resolve_source
 
     try:
         ref = find_recipe(name, recipes_dirs)
+        typed = parse_params([ref.load()], _parse_params(params))
         bound = [resolve_source(spec) for spec in sources]
         options = BuildOptions(
             seed=seed,
@@ -135,7 +136,7 @@ def recipe_command(
             scheduler=scheduler,
             strict=strict,
             resume=not no_resume,
-            params=_parse_params(params),
+            params=typed,
         )
         summary = run_recipe(ref, bound, out, options, progress=None if quiet else _progress_bar)
     except BuildFailed as exc:

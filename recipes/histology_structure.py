@@ -39,7 +39,7 @@ import json
 import math
 from itertools import combinations
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy import ndimage
@@ -59,7 +59,7 @@ from medblink_build.readers.annotations import (
 )
 from medblink_build.readers.tissue import slide_tissue
 from medblink_build.readers.wsi import WSI_SUFFIXES, Slide, open_slide, plan_region, read_plan, region_provenance
-from medblink_build.recipe import ItemContext, Recipe, TaskInfo
+from medblink_build.recipe import ItemContext, Param, Recipe, TaskInfo
 from medblink_build.transforms import Transform, apply
 
 TASK = "histology_structure"
@@ -174,6 +174,9 @@ def _positive_float(value: object, what: str) -> float | None:
 class HistologyStructure(Recipe):
     name = "histology-structure"
     version = "1.1.0"
+    params: ClassVar[dict[str, Param]] = {
+        "mpp": Param(float, None, "microns per pixel for slides that record none (else skipped: no_mpp)")
+    }
     description = (
         f"A {TILE_SIZE} x {TILE_SIZE} px tile at {TILE_MPP:g} um/px (or the image's own, coarser resolution) is read "
         "from a slide or tile with tissue-class annotations (label mask or GeoJSON polygons). Two classes present in "
@@ -236,7 +239,7 @@ class HistologyStructure(Recipe):
         raise SkipItem(
             "no_mpp",
             f"{slide.path.name}: the slide records no microns per pixel{note}; give it as an `mpp` column in "
-            "labels.csv (or, from Python, the recipe parameter mpp in BuildOptions.params) - it is not guessed",
+            "labels.csv, or pass --param mpp=VALUE - it is not guessed",
         )
 
     @staticmethod
