@@ -176,7 +176,38 @@ def recipe_command(
 @click.option(
     "--version", "version", default=None, help="Semantic version of this release (default: the definition's)."
 )
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option(
+    "--tasks",
+    "task_specs",
+    multiple=True,
+    metavar="NAME[,NAME...]",
+    help="Build only these task configs or recipes of the release (repeatable or comma-separated).",
+)
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Build seed [default: the release's].")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=None, help="At most N examples per config (and the release count)."
+)
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
+@click.option(
+    "--executor",
+    type=click.Choice(["process", "serial", "dask"]),
+    default="process",
+    show_default=True,
+    help="Where items are built: a local process pool, this process, or a Dask cluster.",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="tcp://HOST:PORT",
+    help="Dask scheduler of an existing cluster (with --executor dask); default: a LocalCluster.",
+)
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A recipe parameter (repeatable), checked against the parameters the release's recipes declare.",
+)
 @click.option("--strict", is_flag=True, help="Fail on the first unreadable file instead of skipping it.")
 @click.option("--allow-changed", is_flag=True, help="Build even if a source differs from the files its manifest pins.")
 @click.option("--no-resume", is_flag=True, help="Rebuild every item instead of reusing results of an interrupted run.")
@@ -187,7 +218,13 @@ def build_command(
     out: Path,
     release_spec: str,
     version: str | None,
+    task_specs: tuple[str, ...],
+    seed: int | None,
+    limit: int | None,
     workers: int,
+    executor: str,
+    scheduler: str | None,
+    params: tuple[str, ...],
     strict: bool,
     allow_changed: bool,
     no_resume: bool,
@@ -196,13 +233,24 @@ def build_command(
 ) -> None:
     """Build every task of a release into one Hub-ready folder."""
     from .pipeline import BuildFailed, BuildOptions, run_build
-    from .release.definition import load_release
+    from .registry import parse_params
+    from .release.definition import load_release, narrow_release
     from .release.plan import plan_release
 
     try:
-        definition = load_release(release_spec)
+        tasks = [name.strip() for spec in task_specs for name in spec.split(",") if name.strip()]
+        definition = narrow_release(load_release(release_spec), tasks, limit, seed)
         plan = plan_release(definition, sources_root, version, recipes_dirs, allow_changed)
-        options = BuildOptions(seed=definition.seed, workers=workers, strict=strict, resume=not no_resume)
+        typed = parse_params([run.ref.load() for run in plan.runs], _parse_params(params))
+        options = BuildOptions(
+            seed=definition.seed,
+            workers=workers,
+            executor=executor,
+            scheduler=scheduler,
+            strict=strict,
+            resume=not no_resume,
+            params=typed,
+        )
         summary = run_build(plan.runs, out, options, progress=None if quiet else _progress_bar, release=plan.info)
     except BuildFailed as exc:
         if exc.detail:
@@ -369,13 +417,13 @@ def _check_sources(specs: tuple[str, ...]) -> None:
     from .sources.check import check_source
     from .sources.resolve import resolve_source
 
-    failed = []
+    failed, unpinned = [], []
     for spec in specs:
         source = resolve_source(spec)
         report = check_source(source)
         if report.pinned == 0:
             click.echo(f"{source.id}: {source.root}: the manifest pins no files (use 'sources pin' to record them)")
-            failed.append(source.id)
+            unpinned.append(source.id)
             continue
         status = "OK" if report.ok else "DIFFERS"
         click.echo(
@@ -391,6 +439,11 @@ def _check_sources(specs: tuple[str, ...]) -> None:
             failed.append(source.id)
     if failed:
         raise click.ClickException(f"sources differ from their manifests: {', '.join(failed)}")
+    if unpinned:
+        raise click.ClickException(
+            f"nothing checked: the manifest of {', '.join(unpinned)} pins no files; "
+            "record them first with 'medblink-build sources pin ID=PATH'"
+        )
 
 
 @sources_group.command("pin")
