@@ -25,6 +25,26 @@ _RECIPES_DIR = click.option(
 )
 
 
+def _execution(command: Any) -> Any:
+    """--workers, --executor and --scheduler: where and how wide the items are built."""
+    command = click.option(
+        "--scheduler",
+        default=None,
+        metavar="tcp://HOST:PORT",
+        help="Dask scheduler of an existing cluster (with --executor dask); default: a LocalCluster.",
+    )(command)
+    command = click.option(
+        "--executor",
+        type=click.Choice(["process", "serial", "dask"]),
+        default="process",
+        show_default=True,
+        help="Where items are built: a local process pool, this process, or a Dask cluster.",
+    )(command)
+    return click.option(
+        "--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes."
+    )(command)
+
+
 def _fail(exc: MedblinkError) -> click.ClickException:
     return click.ClickException(" ".join(str(exc).split()))
 
@@ -75,20 +95,7 @@ def list_recipes(recipes_dirs: tuple[Path, ...]) -> None:
 )
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Build seed.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N examples per task config.")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
-@click.option(
-    "--executor",
-    type=click.Choice(["process", "serial", "dask"]),
-    default="process",
-    show_default=True,
-    help="Where items are built: a local process pool, this process, or a Dask cluster.",
-)
-@click.option(
-    "--scheduler",
-    default=None,
-    metavar="tcp://HOST:PORT",
-    help="Dask scheduler of an existing cluster (with --executor dask); default: a LocalCluster.",
-)
+@_execution
 @click.option("--strict", is_flag=True, help="Fail on the first unreadable file instead of skipping it.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary (for scripts).")
 @click.option("--no-resume", is_flag=True, help="Rebuild every item instead of reusing results of an interrupted run.")
@@ -187,20 +194,7 @@ def recipe_command(
 @click.option(
     "--limit", type=click.IntRange(min=1), default=None, help="At most N examples per config (and the release count)."
 )
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
-@click.option(
-    "--executor",
-    type=click.Choice(["process", "serial", "dask"]),
-    default="process",
-    show_default=True,
-    help="Where items are built: a local process pool, this process, or a Dask cluster.",
-)
-@click.option(
-    "--scheduler",
-    default=None,
-    metavar="tcp://HOST:PORT",
-    help="Dask scheduler of an existing cluster (with --executor dask); default: a LocalCluster.",
-)
+@_execution
 @click.option(
     "--param",
     "params",
