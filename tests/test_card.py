@@ -105,3 +105,16 @@ def test_docs_that_are_referenced_exist() -> None:
     assert "docs/releases.md" in referenced
     missing = sorted(ref for ref in referenced if not (ROOT / ref).is_file())
     assert not missing, missing
+
+
+def test_export_cards_are_public_and_cite_medblink(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    _build("orientation", out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["sources"][0]["license_note"] = "Open data [3P]. Terms not recorded in SOURCES.md. Attribute the authors."
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    code, output = run_cli("export", out, "--format", "medblink", "--to", tmp_path / "export")
+    assert code == 0, output
+    card = (tmp_path / "export" / "README.md").read_text()
+    assert not _INTERNAL.search(card), _INTERNAL.search(card)
+    assert "Open data. Attribute the authors." in card and MEDBLINK_CITATION in card
