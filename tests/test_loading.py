@@ -46,3 +46,18 @@ def test_unknown_config_or_split_names_the_valid_ones(tmp_path: Path) -> None:
         medblink_build.load(out, "nope")
     with pytest.raises(OutputError, match=r"no split 'val' \(splits: test\)"):
         medblink_build.load(out, CONFIG, split="val")
+
+
+def test_a_file_changed_behind_the_manifest_is_not_served_from_the_cache(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "out"
+    _build(out, 0)
+    first = medblink_build.load(out, CONFIG)["answer"]
+    parquet = next((out / "data" / CONFIG).glob("*.parquet"))
+    table = pq.read_table(parquet)
+    rows = table.to_pylist()
+    rows[0]["answer"] = "D" if rows[0]["answer"] != "D" else "A"
+    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), parquet)
+    assert medblink_build.load(out, CONFIG)["answer"] == [rows[0]["answer"], *first[1:]]
