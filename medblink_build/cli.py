@@ -6,14 +6,15 @@ Every failure the user can cause exits non-zero with one line naming the file an
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from . import __version__
 from .errors import MedblinkError
+from .version import __version__
 
 _RECIPES_DIR = click.option(
     "--recipes-dir",
@@ -22,6 +23,26 @@ _RECIPES_DIR = click.option(
     type=click.Path(file_okay=False, path_type=Path),
     help="Also load recipes from the .py files in this folder (repeatable).",
 )
+
+
+def _execution(command: Any) -> Any:
+    """--workers, --executor and --scheduler: where and how wide the items are built."""
+    command = click.option(
+        "--scheduler",
+        default=None,
+        metavar="tcp://HOST:PORT",
+        help="Dask scheduler of an existing cluster (with --executor dask); default: a LocalCluster.",
+    )(command)
+    command = click.option(
+        "--executor",
+        type=click.Choice(["process", "serial", "dask"]),
+        default="process",
+        show_default=True,
+        help="Where items are built: a local process pool, this process, or a Dask cluster.",
+    )(command)
+    return click.option(
+        "--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes."
+    )(command)
 
 
 def _fail(exc: MedblinkError) -> click.ClickException:
@@ -74,20 +95,7 @@ def list_recipes(recipes_dirs: tuple[Path, ...]) -> None:
 )
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Build seed.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N examples per task config.")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
-@click.option(
-    "--executor",
-    type=click.Choice(["process", "serial", "dask"]),
-    default="process",
-    show_default=True,
-    help="Where items are built: a local process pool, this process, or a Dask cluster.",
-)
-@click.option(
-    "--scheduler",
-    default=None,
-    metavar="tcp://HOST:PORT",
-    help="Dask scheduler of an existing cluster (with --executor dask); default: a LocalCluster.",
-)
+@_execution
 @click.option("--strict", is_flag=True, help="Fail on the first unreadable file instead of skipping it.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary (for scripts).")
 @click.option("--no-resume", is_flag=True, help="Rebuild every item instead of reusing results of an interrupted run.")
@@ -120,11 +128,12 @@ def recipe_command(
     command after an interruption redoes only what is missing.
     """
     from .pipeline import BuildFailed, BuildOptions, run_recipe
-    from .registry import find_recipe
+    from .registry import find_recipe, parse_params
     from .sources.resolve import resolve_source
 
     try:
         ref = find_recipe(name, recipes_dirs)
+        typed = parse_params([ref.load()], _parse_params(params))
         bound = [resolve_source(spec) for spec in sources]
         options = BuildOptions(
             seed=seed,
@@ -134,7 +143,7 @@ def recipe_command(
             scheduler=scheduler,
             strict=strict,
             resume=not no_resume,
-            params=_parse_params(params),
+            params=typed,
         )
         summary = run_recipe(ref, bound, out, options, progress=None if quiet else _progress_bar)
     except BuildFailed as exc:
@@ -153,6 +162,7 @@ def recipe_command(
         reasons = ", ".join(f"{reason} {n}" for reason, n in summary.skipped.items())
         click.echo(f"skipped {skipped} item(s): {reasons} (details in manifest.json)")
     click.echo(_files_line(summary.accounting))
+    _next_steps(summary.out, summary.counts)
 
 
 def _files_line(totals: dict[str, int]) -> str:
@@ -182,7 +192,25 @@ def _files_line(totals: dict[str, int]) -> str:
 @click.option(
     "--version", "version", default=None, help="Semantic version of this release (default: the definition's)."
 )
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option(
+    "--tasks",
+    "task_specs",
+    multiple=True,
+    metavar="NAME[,NAME...]",
+    help="Build only these task configs or recipes of the release (repeatable or comma-separated).",
+)
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Build seed [default: the release's].")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=None, help="At most N examples per config (and the release count)."
+)
+@_execution
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A recipe parameter (repeatable), checked against the parameters the release's recipes declare.",
+)
 @click.option("--strict", is_flag=True, help="Fail on the first unreadable file instead of skipping it.")
 @click.option("--allow-changed", is_flag=True, help="Build even if a source differs from the files its manifest pins.")
 @click.option("--no-resume", is_flag=True, help="Rebuild every item instead of reusing results of an interrupted run.")
@@ -193,7 +221,13 @@ def build_command(
     out: Path,
     release_spec: str,
     version: str | None,
+    task_specs: tuple[str, ...],
+    seed: int | None,
+    limit: int | None,
     workers: int,
+    executor: str,
+    scheduler: str | None,
+    params: tuple[str, ...],
     strict: bool,
     allow_changed: bool,
     no_resume: bool,
@@ -202,13 +236,24 @@ def build_command(
 ) -> None:
     """Build every task of a release into one Hub-ready folder."""
     from .pipeline import BuildFailed, BuildOptions, run_build
-    from .release.definition import load_release
+    from .registry import parse_params
+    from .release.definition import load_release, narrow_release
     from .release.plan import plan_release
 
     try:
-        definition = load_release(release_spec)
+        tasks = [name.strip() for spec in task_specs for name in spec.split(",") if name.strip()]
+        definition = narrow_release(load_release(release_spec), tasks, limit, seed)
         plan = plan_release(definition, sources_root, version, recipes_dirs, allow_changed)
-        options = BuildOptions(seed=definition.seed, workers=workers, strict=strict, resume=not no_resume)
+        typed = parse_params([run.ref.load() for run in plan.runs], _parse_params(params))
+        options = BuildOptions(
+            seed=definition.seed,
+            workers=workers,
+            executor=executor,
+            scheduler=scheduler,
+            strict=strict,
+            resume=not no_resume,
+            params=typed,
+        )
         summary = run_build(plan.runs, out, options, progress=None if quiet else _progress_bar, release=plan.info)
     except BuildFailed as exc:
         if exc.detail:
@@ -227,6 +272,7 @@ def build_command(
     if summary.skipped:
         click.echo("skipped: " + ", ".join(f"{r} {n}" for r, n in summary.skipped.items()))
     click.echo(_files_line(summary.accounting))
+    _next_steps(summary.out, summary.counts)
 
 
 @main.command("verify")
@@ -278,6 +324,19 @@ def explain_command(out: Path, row_id: str) -> None:
         click.echo(explain(out, row_id))
     except MedblinkError as exc:
         raise _fail(exc) from exc
+
+
+def _next_steps(out: Path, counts: dict[str, int]) -> None:
+    """The build's last line: where the output is, and the commands that load and preview it."""
+    config = next((c for c, n in counts.items() if n), None)
+    if config is None:
+        click.echo(f"output in {out} (no rows written)")
+        return
+    shown = str(out)
+    click.echo(
+        f'output in {shown}; load: python -c "import medblink_build; print(medblink_build.load({shown!r}, '
+        f'{config!r}))"; preview: medblink-build preview {shlex.quote(shown)}'
+    )
 
 
 def _parse_params(values: tuple[str, ...]) -> dict[str, str]:
@@ -362,13 +421,13 @@ def _check_sources(specs: tuple[str, ...]) -> None:
     from .sources.check import check_source
     from .sources.resolve import resolve_source
 
-    failed = []
+    failed, unpinned = [], []
     for spec in specs:
         source = resolve_source(spec)
         report = check_source(source)
         if report.pinned == 0:
             click.echo(f"{source.id}: {source.root}: the manifest pins no files (use 'sources pin' to record them)")
-            failed.append(source.id)
+            unpinned.append(source.id)
             continue
         status = "OK" if report.ok else "DIFFERS"
         click.echo(
@@ -384,6 +443,11 @@ def _check_sources(specs: tuple[str, ...]) -> None:
             failed.append(source.id)
     if failed:
         raise click.ClickException(f"sources differ from their manifests: {', '.join(failed)}")
+    if unpinned:
+        raise click.ClickException(
+            f"nothing checked: the manifest of {', '.join(unpinned)} pins no files; "
+            "record them first with 'medblink-build sources pin ID=PATH'"
+        )
 
 
 @sources_group.command("pin")
@@ -549,11 +613,35 @@ def preview_command(out: Path, dest: Path | None) -> None:
     help="Environment variable holding the Hub token [default: huggingface_hub's own lookup: HF_TOKEN, "
     "then the saved login].",
 )
-def publish_command(out: Path, repo_id: str, private: bool, i_hold_the_rights: bool, token_env: str | None) -> None:
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Run the license, integrity and card checks and list what would be uploaded; no network.",
+)
+def publish_command(
+    out: Path, repo_id: str, private: bool, i_hold_the_rights: bool, token_env: str | None, dry_run: bool
+) -> None:
     """Upload release OUT as it stands to a Hugging Face dataset repository (re-run to resume)."""
     import os
 
-    from .release.publish import publish
+    from .release.publish import plan_publish, publish
+
+    if dry_run:
+        try:
+            plan = plan_publish(out, repo_id, i_hold_the_rights=i_hold_the_rights)
+        except MedblinkError as exc:
+            raise _fail(exc) from exc
+        for warning in plan.warnings:
+            click.echo(f"warning: {warning}")
+        for config, label in plan.rights_asserted.items():
+            click.echo(f"would publish {config} ({label}): you stated you hold the rights")
+        for rel, size in plan.files:
+            click.echo(f"  {size:>12,d}  {rel}")
+        click.echo(
+            f"dry run: would upload {len(plan.files)} files ({plan.total_bytes:,d} bytes) from {out} "
+            f"to dataset {repo_id}; checks passed, nothing sent"
+        )
+        return
 
     token = None
     if token_env is not None:

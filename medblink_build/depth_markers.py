@@ -7,9 +7,9 @@ depth (`compatible`); this module draws the centres with the item's generator.
 
 Placement is sequential: the first centre is uniform over the allowed pixels, each next one uniform
 over the pixels still compatible with (and at least `min_separation` from) every centre so far; a
-dead end restarts, up to `attempts` times. Letters are drawn in the image, so the writer may not
-reorder the choices (`Question(shuffle=False)`); instead the correct letter is drawn uniformly from
-the n letters and the other letters are given to the other markers in a seeded order.
+dead end restarts, up to `attempts` times. Letters are drawn in the image: the recipe gives the
+markers with provisional letters (`assign_letters`) and the writer re-letters them to its balanced
+plan and draws them (`marker_question(..., markers=, radius=)`, medblink_build/lettering.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .markers import MARKER_COLOURS
+from .markers import MARKER_COLOURS, Marker, bound_markers
 from .questions import Question
 
 LETTERS = "".join(MARKER_COLOURS)  # "ABCD": one colour per letter
@@ -88,7 +88,8 @@ def assign_letters(rng: np.random.Generator, depths: Sequence[float], nearest: b
     """Letters for markers with these depths, and the index of the correct letter.
 
     The asked-for marker (the nearest when `nearest`, else the farthest) gets a letter drawn
-    uniformly from the first n; the others get the remaining letters in a seeded order.
+    uniformly from the first n; the others get the remaining letters in a seeded order. With
+    `marker_question(markers=...)` these are provisional: the writer gives the final letters.
     """
     n = len(depths)
     if not 2 <= n <= len(LETTERS):
@@ -105,6 +106,8 @@ def assign_letters(rng: np.random.Generator, depths: Sequence[float], nearest: b
     return letters, correct
 
 
-def marker_question(text: str, n: int, correct: int) -> Question:
-    """A question whose choices are the n drawn marker letters, in letter order (never shuffled)."""
-    return Question(text, tuple(f"Marker {letter}" for letter in LETTERS[:n]), correct, shuffle=False)
+def marker_question(text: str, n: int, correct: int, *, markers: Sequence[Marker] = (), radius: int = 0) -> Question:
+    """A question whose choices are the n marker letters, in letter order. With `markers` (in
+    letter order, not yet drawn) the writer re-letters them to its balanced plan and draws them."""
+    bound = bound_markers(markers, radius) if markers else None
+    return Question(text, tuple(f"Marker {letter}" for letter in LETTERS[:n]), correct, shuffle=False, bound=bound)

@@ -5,6 +5,10 @@ background and its letter in the middle. Discs are drawn at SUPERSAMPLE x resolu
 box-filtered down (anti-aliasing) with Pillow, then alpha-composited; the letter uses Pillow's
 bundled FreeType font, so the drawing is byte-stable for a given Pillow version.
 Drawing is the registered transform `draw_markers`, so provenance replays it like any other.
+
+Recipes whose choices are marker letters do not draw them: they give the markers with provisional
+letters (`bound_markers`) and the writer draws them with the letters its balanced plan gives
+(medblink_build/lettering.py). Letters in a derivation are written as `slot(letter)` placeholders.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .errors import MedblinkError
+from .questions import Bound
 from .transforms import Transform, register
 
 SUPERSAMPLE = 4
@@ -91,6 +96,35 @@ register("draw_markers", _apply_draw_markers)
 
 def draw_markers(markers: Sequence[Marker], radius: int) -> Transform:
     return Transform("draw_markers", {"radius": int(radius), "markers": [m.to_json() for m in markers]})
+
+
+#: Label keys whose values name markers, and label lists with one entry per marker (re-lettered by the writer).
+MARKER_LABEL_KEYS = ("letter", "answer_marker", "near_to_far", "shallow_to_deep")
+MARKER_LIST_KEYS = ("markers",)
+
+
+def bound_markers(markers: Sequence[Marker], radius: int, image: int = 0) -> Bound:
+    """The `Question.bound` of a question whose choices are these markers' letters, in letter order.
+
+    The markers' letters are provisional slot names (A, B, ... in order); the label names them
+    under MARKER_LABEL_KEYS and lists them (in letter order) under MARKER_LIST_KEYS.
+    """
+    letters = [m.letter for m in markers]
+    if letters != list(MARKER_COLOURS)[: len(markers)]:
+        raise MedblinkError(f"bound markers must be lettered A, B, ... in order, got {letters}")
+    return Bound(
+        "markers",
+        MARKER_LABEL_KEYS,
+        MARKER_LIST_KEYS,
+        image=image,
+        radius=int(radius),
+        positions=tuple((float(m.x), float(m.y)) for m in markers),
+    )
+
+
+def slot(letter: str) -> str:
+    """A marker letter in a derivation, as a placeholder the writer replaces with the final letter."""
+    return "{" + letter + "}"
 
 
 def fits(points: np.ndarray, radius: int, shape: Sequence[int], min_separation: float) -> bool:

@@ -1,14 +1,21 @@
 """Multiple-choice questions: choices, the correct one, balanced letters and the prompt text.
 
-A recipe says what the choices are and which is correct; if their order carries no meaning
-(`shuffle=True`) the writer places the correct choice at a letter planned per task so that answer
-letters are balanced across the task, using a seeded generator (never enumeration luck).
-Choices whose order is fixed by the image (marker letters drawn into pixels) keep their order.
+A recipe says what the choices are and which is correct; the writer places the correct choice at
+a letter planned per task (LetterPlanner) so that answer letters are balanced across the task,
+using a seeded generator (never enumeration luck):
+
+- `shuffle=True`: the choices' order carries no meaning; the writer reorders them.
+- `bound=Bound(...)`: each choice names a slot in the images (a lettered marker, or an image):
+  the writer re-letters the slots (redraws the markers, or reorders the images) and maps the
+  label and derivation to the new letters (medblink_build/lettering.py), so these tasks are
+  balanced too.
+- otherwise (`shuffle=False`, no `bound`): the order is kept as given.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -21,11 +28,37 @@ PROMPT_SUFFIX = "Answer with the option's letter from the given choices directly
 
 
 @dataclass(frozen=True)
+class Bound:
+    """Choices bound to slots in the images, which the writer re-letters consistently.
+
+    Slot i is choice i. Its name, as the recipe writes it in the label and the derivation, is
+    LETTERS[i] for `markers` (marker letters) and i + 1 for `images` (image numbers). The writer
+    moves the correct slot to the planned letter and the others in a seeded order, then:
+    `markers`: draws the markers (`radius`, slot centres `positions` (x, y)) on image `image`,
+    which the recipe left unmarked, with the final letters; `images`: reorders the images.
+    In the label, values under `label_keys` (at any depth; str, int or lists of them) that name a
+    slot are renamed, and lists under `per_slot_keys` (one entry per slot) are reordered; in the
+    derivation, `{A}` / `{1}` placeholders become the final letter / image number.
+    """
+
+    kind: Literal["markers", "images"]
+    label_keys: tuple[str, ...] = ()
+    per_slot_keys: tuple[str, ...] = ()
+    image: int = 0
+    radius: int = 0
+    positions: tuple[tuple[float, float], ...] = ()
+
+    def name(self, slot: int) -> str | int:
+        return LETTERS[slot] if self.kind == "markers" else slot + 1
+
+
+@dataclass(frozen=True)
 class Question:
     text: str
     choices: tuple[str, ...]
     correct: int  # index into `choices`
     shuffle: bool = True  # may the writer reorder the choices?
+    bound: Bound | None = None  # choices name slots in the images: the writer re-letters them
 
     def __post_init__(self) -> None:
         if not 2 <= len(self.choices) <= len(LETTERS):
@@ -34,6 +67,13 @@ class Question:
             raise MedblinkError(f"choices must be distinct, got {list(self.choices)}")
         if not 0 <= self.correct < len(self.choices):
             raise MedblinkError(f"correct index {self.correct} outside 0..{len(self.choices) - 1}")
+        if self.bound is not None:
+            if self.shuffle:
+                raise MedblinkError("a question with bound choices keeps their texts in order: shuffle=False")
+            if self.bound.kind == "markers" and len(self.bound.positions) != len(self.choices):
+                raise MedblinkError(
+                    f"{len(self.choices)} bound choices need as many marker positions, got {len(self.bound.positions)}"
+                )
 
 
 @dataclass(frozen=True)
@@ -42,6 +82,7 @@ class FinalQuestion:
     choices: tuple[str, ...]
     answer: str  # the letter
     prompt: str
+    slots: tuple[int, ...] = ()  # bound choices: slot i is shown at position slots[i]
 
 
 def format_prompt(text: str, choices: tuple[str, ...]) -> str:
@@ -76,6 +117,14 @@ def finalize(question: Question, planner: LetterPlanner, seed: int, task: str, k
     """Fix the choice order of one question and format its prompt."""
     choices = list(question.choices)
     correct = question.correct
+    if question.bound is not None:
+        target = planner.next_position(len(choices))
+        others = [p for p in range(len(choices)) if p != target]
+        order = rng_for(seed, task, key, "slot-letters").permutation(len(others))
+        free = iter(others[i] for i in order)
+        slots = tuple(target if i == correct else next(free) for i in range(len(choices)))
+        final = tuple(choices)
+        return FinalQuestion(question.text, final, LETTERS[target], format_prompt(question.text, final), slots)
     if question.shuffle:
         target = planner.next_position(len(choices))
         others = [c for i, c in enumerate(choices) if i != correct]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -32,6 +32,17 @@ class TaskInfo:
     description: str
     question: str  # the question template, as asked
     answer_type: str = "multiple choice"
+
+
+class Param(NamedTuple):
+    """A recipe parameter (`Recipe.params`): its type, default (None: not set) and help text.
+
+    `--param NAME=VALUE` is converted with `type` before the build; unknown names and values the
+    type refuses stop the build with the valid names listed."""
+
+    type: type
+    default: Any
+    help: str
 
 
 class ItemContext:
@@ -156,6 +167,7 @@ class Recipe:
     #: The modalities the task means and whether it needs a human subject (`subject.py`); None
     #: checks nothing (plugins written before the check existed).
     accepts: ClassVar[Accepts | None] = None
+    params: ClassVar[dict[str, Param]] = {}  # the parameters `ctx.params` may hold, by name
     release_notes: ClassVar[dict[str, str]] = {}
 
     def task(self, task_id: str) -> TaskInfo:

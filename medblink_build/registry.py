@@ -7,17 +7,19 @@ reported by name and does not hide the others.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.util
 import inspect
 import pkgutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 from .errors import RecipeError
-from .recipe import Recipe
+from .recipe import Param, Recipe
 
 BUILTIN_PACKAGE = "medblink_build.recipes"
 ENTRY_POINT_GROUP = "medblink_build.recipes"
@@ -76,12 +78,16 @@ def _check(cls: type[Recipe], where: str) -> None:
 class Discovery:
     recipes: dict[str, RecipeRef]
     problems: list[str]
+    clashes: dict[str, list[str]] = field(default_factory=dict)  # name -> every origin providing it
+    configs: dict[str, str] = field(default_factory=dict)  # task config -> recipe name
 
 
 def discover(recipes_dirs: tuple[Path, ...] = ()) -> Discovery:
     """All recipes by name, plus a line per plugin or file that could not be loaded."""
     found: dict[str, RecipeRef] = {}
     problems: list[str] = []
+    clashes: dict[str, list[str]] = {}
+    configs: dict[str, str] = {}
 
     def add(cls: type[Recipe], ref: RecipeRef) -> None:
         try:
@@ -91,8 +97,11 @@ def discover(recipes_dirs: tuple[Path, ...] = ()) -> Discovery:
             return
         if cls.name in found:
             problems.append(f"{ref.origin}: recipe name {cls.name!r} already provided by {found[cls.name].origin}")
+            clashes.setdefault(cls.name, [found[cls.name].origin]).append(ref.origin)
             return
         found[cls.name] = RecipeRef(cls.name, ref.module, cls.__name__, ref.origin)
+        for task in cls.tasks:
+            configs.setdefault(task.task_id, cls.name)
 
     package = importlib.import_module(BUILTIN_PACKAGE)
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
@@ -124,13 +133,67 @@ def discover(recipes_dirs: tuple[Path, ...] = ()) -> Discovery:
                 continue
             for cls in _recipes_in(module):
                 add(cls, RecipeRef(cls.name, module.__name__, cls.__name__, str(path.resolve())))
-    return Discovery(found, problems)
+    return Discovery(found, problems, clashes, configs)
 
 
 def find_recipe(name: str, recipes_dirs: tuple[Path, ...] = ()) -> RecipeRef:
+    """The recipe called `name`; a config name, a near miss or a name two origins claim is an error
+    that says what to type instead."""
     discovery = discover(recipes_dirs)
+    if name in discovery.clashes:
+        raise RecipeError(
+            f"recipe name {name!r} is provided by {' and by '.join(discovery.clashes[name])}; "
+            "rename the recipe outside the toolkit (its `name`) so that it is unique"
+        )
     if name not in discovery.recipes:
+        if name in discovery.configs:
+            recipe = discovery.configs[name]
+            raise RecipeError(f"{name!r} is a task config, made by recipe {recipe!r}: medblink-build recipe {recipe}")
         known = ", ".join(sorted(discovery.recipes)) or "none"
+        close = difflib.get_close_matches(name, [*discovery.recipes, *discovery.configs], n=3, cutoff=0.6)
+        suggestions = list(dict.fromkeys(discovery.configs.get(c, c) for c in close))
+        guess = f"; did you mean {' or '.join(repr(c) for c in suggestions)}?" if suggestions else ""
         hint = f" ({'; '.join(discovery.problems)})" if discovery.problems else ""
-        raise RecipeError(f"unknown recipe {name!r}; available: {known}{hint}")
+        raise RecipeError(f"unknown recipe {name!r}{guess} available: {known}{hint}")
     return discovery.recipes[name]
+
+
+def builtin_names() -> tuple[set[str], set[str]]:
+    """(recipe names, task config names) of the recipes shipped with the toolkit."""
+    discovery = discover()
+    builtin = {n for n, ref in discovery.recipes.items() if ref.origin == "builtin"}
+    return builtin, {c for c, n in discovery.configs.items() if n in builtin}
+
+
+def parse_params(recipes: list[type[Recipe]], values: dict[str, str]) -> dict[str, Any]:
+    """`--param` values converted to the types the recipes declare (`Recipe.params`).
+
+    A name no recipe declares, or a value its type refuses, is an error listing the valid names."""
+    declared: dict[str, Param] = {}
+    for cls in recipes:
+        for key, spec in cls.params.items():
+            declared.setdefault(key, spec)
+    valid = "; ".join(f"{k} ({p.type.__name__}: {p.help})" for k, p in sorted(declared.items())) or "none"
+    names = ", ".join(sorted({cls.name for cls in recipes}))
+    out: dict[str, Any] = {}
+    for key, text in values.items():
+        spec = declared.get(key)
+        if spec is None:
+            raise RecipeError(f"--param {key}: not a parameter of {names}; valid: {valid}")
+        try:
+            out[key] = _convert(spec.type, text)
+        except ValueError:
+            raise RecipeError(f"--param {key}={text!r}: not a {spec.type.__name__}; valid: {valid}") from None
+    return out
+
+
+def _convert(kind: type, text: str) -> Any:
+    if kind is bool:
+        lowered = text.strip().lower()
+        if lowered not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError(text)
+        return lowered in ("true", "1", "yes")
+    value = kind(text)
+    if isinstance(value, float) and value != value:  # NaN is no parameter value
+        raise ValueError(text)
+    return value

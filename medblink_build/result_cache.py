@@ -10,6 +10,7 @@ unreadable entry is a miss, not an error.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import os
@@ -17,9 +18,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from . import __version__
 from .model import Example, InputFile, Skipped, SourceItem
-from .questions import Question
+from .questions import Bound, Question
+from .version import __version__
 
 FORMAT = 1
 
@@ -49,7 +50,13 @@ def _encode(result: Example | Skipped) -> dict[str, Any]:
             "task": result.task,
             "key": result.key,
             "images": [base64.b64encode(b).decode("ascii") for b in result.images],
-            "question": {"text": q.text, "choices": list(q.choices), "correct": q.correct, "shuffle": q.shuffle},
+            "question": {
+                "text": q.text,
+                "choices": list(q.choices),
+                "correct": q.correct,
+                "shuffle": q.shuffle,
+                "bound": dataclasses.asdict(q.bound) if q.bound else None,
+            },
             "label": result.label,
             "inputs": [i.to_json() for i in result.inputs],
             "transforms": result.transforms,
@@ -73,7 +80,7 @@ def _decode(data: dict[str, Any]) -> Example | Skipped:
         task=e["task"],
         key=e["key"],
         images=[base64.b64decode(b) for b in e["images"]],
-        question=Question(q["text"], tuple(q["choices"]), q["correct"], q["shuffle"]),
+        question=Question(q["text"], tuple(q["choices"]), q["correct"], q["shuffle"], _bound(q.get("bound"))),
         label=e["label"],
         inputs=[InputFile(i["source"], i["path"], i["sha256"]) for i in e["inputs"]],
         transforms=e["transforms"],
@@ -84,6 +91,14 @@ def _decode(data: dict[str, Any]) -> Example | Skipped:
         source=e["source"],
         license=e["license"],
     )
+
+
+def _bound(data: dict[str, Any] | None) -> Bound | None:
+    if not data:
+        return None
+    lists = ("label_keys", "per_slot_keys")
+    positions = tuple(tuple(p) for p in data["positions"])
+    return Bound(**{k: tuple(v) if k in lists else v for k, v in data.items() if k != "positions"}, positions=positions)
 
 
 class ResultCache:

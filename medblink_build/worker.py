@@ -69,7 +69,7 @@ def _build(job: Job, item: SourceItem) -> Example | Skipped | Failed:
     except SkipItem as skip:
         return _gated(item, Skipped(item.key, skip.reason, skip.detail), [skip.detail])
     except ReaderError as exc:
-        if job.strict:
+        if job.strict and not _deliberately_broken(item):
             return Failed(item.key, str(exc))
         detail = f"{_relative(item, exc.path)}: {exc.problem}"
         return _gated(item, Skipped(item.key, "unreadable", detail), [detail])
@@ -86,6 +86,13 @@ def _build(job: Job, item: SourceItem) -> Example | Skipped | Failed:
 def gated_skip(item: SourceItem, skipped: Skipped) -> Skipped | Failed:
     """A skip the build records itself (grouping problem, metadata screen), through the same gate."""
     return _gated(item, skipped, [skipped.detail])  # type: ignore[return-value]
+def _deliberately_broken(item: SourceItem) -> bool:
+    """A built-in sample's deliberately unreadable input (named `broken_*`, there to show a recorded
+    skip): `--strict` is about the user's files, so it records these as skips too."""
+    from .manifests import builtin_manifests
+
+    manifest = builtin_manifests().get(item.source_id)
+    return bool(manifest and manifest.generator) and any(Path(f).name.startswith("broken_") for f in item.files)
 
 
 def _relative(item: SourceItem, path: str) -> str:

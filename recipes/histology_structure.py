@@ -25,8 +25,8 @@ How an example is made:
    the class, and the disc lies on tissue. Tiles without two such classes are skipped
    (`no_two_classes`).
 5. Question: "Which marker lies in <structure>?" for one of the two classes (seeded). Letters
-   are drawn into the image, so the choices keep their order (`Question(shuffle=False)`) and the
-   seeded generator decides which marker gets A, making the correct letter uniform over A/B.
+   are drawn into the image: the recipe gives the markers with provisional letters
+   (`bound_markers`) and the writer letters and draws them to its plan, so A/B are balanced.
 
 Replay: the row image is `replay(transforms, region)`, where `region` is the level region named
 in `provenance.details.region` (level, origin, size read) and the transforms are the resample to
@@ -36,12 +36,13 @@ the tile (Lanczos) and the marker drawing.
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import numpy as np
 
 from medblink_build.encode import png_bytes
 from medblink_build.errors import SkipItem
-from medblink_build.markers import Marker, draw_markers, marker_radius
+from medblink_build.markers import Marker, bound_markers, marker_radius, slot
 from medblink_build.model import Example, SourceItem
 from medblink_build.questions import Question
 from medblink_build.readers.annotations import (
@@ -49,7 +50,7 @@ from medblink_build.readers.annotations import (
 )
 from medblink_build.readers.tissue import slide_tissue
 from medblink_build.readers.wsi import Slide, open_slide, plan_region, read_plan, region_provenance
-from medblink_build.recipe import ItemContext, Recipe, TaskInfo
+from medblink_build.recipe import ItemContext, Param, Recipe, TaskInfo
 from medblink_build.subject import Accepts
 from medblink_build.tasks.slide_inputs import open_annotation, resolve_mpp, slide_and_annotation
 from medblink_build.tasks.tissue_classes import askable, structure_text
@@ -87,6 +88,9 @@ def target_letter_index(rng: np.random.Generator) -> int:
 class HistologyStructure(Recipe):
     name = "histology-structure"
     version = "1.1.0"  # 1.1.0: shapely-validated polygons; histology only (metadata modality checked)
+    params: ClassVar[dict[str, Param]] = {
+        "mpp": Param(float, None, "microns per pixel for slides that record none (else skipped: no_mpp)")
+    }
     description = (
         f"A {TILE_SIZE} x {TILE_SIZE} px tile at {TILE_MPP:g} um/px (or the image's own, coarser resolution) is read "
         "from a slide or tile with tissue-class annotations (label mask or GeoJSON polygons). Two classes present in "
@@ -94,7 +98,8 @@ class HistologyStructure(Recipe):
         f"({MIN_BOUNDARY_PX * TILE_MPP:g} um) from any other class by a distance transform and on tissue (Otsu on "
         "saturation of a low-resolution overview). The label is the annotated class under each marker centre; the "
         "question names one of the two classes and the answer is the letter of the marker inside it (which marker "
-        "gets which letter is seeded). Slides without a known resolution and tiles without two cleanly separated "
+        "gets which letter follows the writer's balanced plan). Slides without a known resolution and tiles without "
+        "two cleanly separated "
         "classes are skipped with a reason."
     )
     tasks = (
@@ -191,8 +196,7 @@ class HistologyStructure(Recipe):
         resize = plan.resize()
         if resize is not None:
             transforms.append(resize)
-        transforms.append(draw_markers(markers, MARKER_RADIUS))
-        pixels = region
+        pixels = region  # the writer draws the markers, with the letters of its balanced plan
         for t in transforms:
             pixels = apply(t, pixels)
 
@@ -216,7 +220,13 @@ class HistologyStructure(Recipe):
             task=TASK,
             key=item.key,
             images=[png_bytes(pixels)],
-            question=Question(QUESTION.format(structure=structure_text(target_name)), CHOICES, letter_index, False),
+            question=Question(
+                QUESTION.format(structure=structure_text(target_name)),
+                CHOICES,
+                letter_index,
+                shuffle=False,
+                bound=bound_markers(markers, MARKER_RADIUS),
+            ),
             label={
                 "structure": target_name,
                 "structure_text": structure_text(target_name),
@@ -234,11 +244,11 @@ class HistologyStructure(Recipe):
             transforms=[t.to_json() for t in transforms],
             derivation=(
                 f"The {annotation.kind} '{annotation_file}' sampled on the tile's pixel grid (nearest, at pixel "
-                f"centres) gives class '{annotation.classes[target[0]]}' under marker {answer_letter} and "
-                f"'{annotation.classes[other[0]]}' under marker {letters[1]}; each marker centre is at least "
+                f"centres) gives class '{annotation.classes[target[0]]}' under marker {slot(answer_letter)} and "
+                f"'{annotation.classes[other[0]]}' under marker {slot(letters[1])}; each marker centre is at least "
                 f"{MIN_BOUNDARY_PX} px ({MIN_BOUNDARY_PX * tile_mpp:g} um) from any other class or unannotated pixel "
                 f"(distance transform) and its disc lies on tissue. The asked structure is "
-                f"'{target_name}', so the answer is marker {answer_letter}."
+                f"'{target_name}', so the answer is marker {slot(answer_letter)}."
             ),
             details={
                 "slide": slide.describe(),

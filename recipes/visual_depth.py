@@ -39,7 +39,7 @@ from medblink_build.depth_markers import (
 )
 from medblink_build.encode import png_bytes
 from medblink_build.errors import RecipeError, SkipItem
-from medblink_build.markers import Marker, draw_markers, marker_radius
+from medblink_build.markers import Marker, marker_radius, slot
 from medblink_build.model import Example, SourceItem
 from medblink_build.readers.depth_map import DepthNotMetric, DepthScale, read_depth_map
 from medblink_build.recipe import ItemContext, Recipe, TaskInfo
@@ -109,7 +109,7 @@ class VisualDepth(Recipe):
         f"{MIN_SEPARATION_RADII:g} marker radii apart, with depths (median under each marker, in mm from the "
         f"source's documented depth scale) differing by at least {MIN_RELATIVE_GAP:.0%} of the nearer one and "
         "non-overlapping depth ranges. The question asks for the closest or the farthest marker (seeded); "
-        "the answer is read from the depth map. The answer letter is drawn uniformly among the markers. "
+        "the answer is read from the depth map. Answer letters are balanced per task by the writer's plan. "
         f"Images are resized to at most {MAX_SIDE} px on the longer side. Frames without such a placement, "
         "with a depth map of another size, with no valid depth, or whose depth map is a colour rendering (not metric) "
         "are skipped with the reason."
@@ -200,8 +200,7 @@ class VisualDepth(Recipe):
         letters, correct = assign_letters(rng, [d[0] for d in discs], nearest=ask == "closest")
         order = sorted(range(len(letters)), key=lambda i: letters[i])
         markers = [Marker(float(points[i][0]), float(points[i][1]), letters[i]) for i in order]
-        transforms.append(draw_markers(markers, radius))
-        pixels = frame.pixels
+        pixels = frame.pixels  # the writer draws the markers, with the letters of its balanced plan
         for t in transforms:
             pixels = apply(t, pixels)
 
@@ -226,7 +225,9 @@ class VisualDepth(Recipe):
             task=TASK,
             key=item.key,
             images=[png_bytes(pixels)],
-            question=marker_question(QUESTIONS[ask].format(n=len(markers)), len(markers), correct),
+            question=marker_question(
+                QUESTIONS[ask].format(n=len(markers)), len(markers), correct, markers=markers, radius=radius
+            ),
             label={
                 "ask": ask,
                 "answer_marker": answer,
@@ -245,8 +246,8 @@ class VisualDepth(Recipe):
             transforms=[t.to_json() for t in transforms],
             derivation=(
                 f"Depth under each marker = median of the depth map ({scale.describe()}) over the marker disc "
-                f"of radius {src_radius} source px; order near to far {''.join(near_to_far)}; asked for the "
-                f"{ask} marker, so the answer is {answer}."
+                f"of radius {src_radius} source px; order near to far {''.join(map(slot, near_to_far))}; asked "
+                f"for the {ask} marker, so the answer is {slot(answer)}."
             ),
             details={"frame_decode": frame.decode, "depth_decode": depth.decode},
             modality="endoscopy",

@@ -40,7 +40,7 @@ from medblink_build.depth_markers import (
 )
 from medblink_build.encode import png_bytes
 from medblink_build.errors import SkipItem
-from medblink_build.markers import Marker, draw_markers, marker_radius
+from medblink_build.markers import Marker, marker_radius, slot
 from medblink_build.model import Example, SourceItem
 from medblink_build.readers.ultrasound import read_ultrasound
 from medblink_build.readers.ultrasound_region import (
@@ -86,7 +86,8 @@ class WaveDepth(Recipe):
         "(DICOM reference pixel or the intersection of the fan's edges) for a sector or curvilinear probe; in mm "
         "where the region is calibrated. Any two markers differ in depth by at least "
         f"{MIN_DEPTH_GAP_FRACTION:.0%} of the area's depth extent and by more than a marker diameter. The question "
-        "asks for the deepest or the shallowest marker (seeded) and the answer letter is drawn uniformly. "
+        "asks for the deepest or the shallowest marker (seeded); answer letters are balanced per task by the "
+        "writer's plan. "
         "Frames with burned-in annotation are cropped to the imaging area; multi-frame files give their middle "
         f"frame. Images are at most {MAX_SIDE} px on the longer side."
     )
@@ -188,8 +189,7 @@ class WaveDepth(Recipe):
         letters, correct = assign_letters(rng, depth_px, nearest=ask == "shallowest")
         order = sorted(range(len(letters)), key=lambda i: letters[i])
         markers = [Marker(float(points[i][0]), float(points[i][1]), letters[i]) for i in order]
-        transforms.append(draw_markers(markers, radius))
-        out = pixels
+        out = pixels  # the writer draws the markers, with the letters of its balanced plan
         for t in transforms:
             out = apply(t, out)
 
@@ -200,7 +200,9 @@ class WaveDepth(Recipe):
             task=TASK,
             key=item.key,
             images=[png_bytes(out)],
-            question=marker_question(QUESTIONS[ask].format(n=len(markers)), len(markers), correct),
+            question=marker_question(
+                QUESTIONS[ask].format(n=len(markers)), len(markers), correct, markers=markers, radius=radius
+            ),
             label={
                 "ask": ask,
                 "answer_marker": answer,
@@ -237,8 +239,8 @@ class WaveDepth(Recipe):
             transforms=[t.to_json() for t in transforms],
             derivation=(
                 f"{probe.kind} probe ({probe.evidence}); depth along the beam of each marker centre, "
-                f"shallow to deep {''.join(letters[i] for i in by_depth)}; asked for the {ask} marker, so the "
-                f"answer is {answer}. Burned-in annotation: {action}."
+                f"shallow to deep {''.join(slot(letters[i]) for i in by_depth)}; asked for the {ask} marker, so "
+                f"the answer is {slot(answer)}. Burned-in annotation: {action}."
             ),
             details={"decode": us.image.decode, "ultrasound": us.to_json(), "imaging_area": area.detail},
             modality="ultrasound",

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from medblink_build.output.card import MEDBLINK_CITATION
 from medblink_build.output.croissant import CONFORMS_TO, croissant_text
 from medblink_build.release.verify import iter_rows
 from tests.conftest import run_cli
@@ -156,7 +157,7 @@ def test_licenses_per_config_equal_the_manifest(licensed: Path, release: Path) -
     assert croissant["license"][0]["url"] == "https://spdx.org/licenses/CC-BY-NC-SA-4.0.html"
     for config in manifest["configs"]:
         assert "non-commercial" in next(r["description"] for r in croissant["recordSet"] if r["@id"] == config)
-    assert croissant["citeAs"] == CITATION
+    assert croissant["citeAs"] == f"{MEDBLINK_CITATION}\n\n{CITATION}"  # the benchmark, then the source
     assert "non-commercial" in " ".join(croissant["rai:dataLimitations"])
     assert "Medical images of patients" in " ".join(croissant["rai:personalSensitiveInformation"])
     assert "access registration" in croissant["rai:dataCollection"]

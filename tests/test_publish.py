@@ -7,7 +7,11 @@ Nothing reaches the network.
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -220,3 +224,81 @@ def test_cli_publish_hub_errors_are_one_line(sample: Path, monkeypatch: pytest.M
     assert code != 0
     lines = [line for line in output.splitlines() if line.strip()]
     assert len(lines) == 1 and "org/denied: upload failed" in lines[0] and "401" in lines[0]
+
+
+# -- a fresh process: nothing but medblink-build has imported huggingface_hub ----------------------
+
+_FRESH = """
+import sys
+from pathlib import Path
+
+mode, out, repo = sys.argv[1], sys.argv[2], sys.argv[3]
+assert "huggingface_hub" not in sys.modules and "huggingface_hub.errors" not in sys.modules
+hub = None
+if mode == "fake":
+    from tests.fake_hub import FakeHub
+
+    hub = FakeHub()
+    hub.install()
+from medblink_build.cli import main
+
+args = ["publish", out, "--repo-id", repo] + (["--dry-run"] if mode == "dry-run" else [])
+try:
+    main(args, standalone_mode=False)
+except Exception as exc:  # the CLI's one-line error (a ClickException) or the crash this test guards
+    print(f"{type(exc).__name__}: {exc}")
+    sys.exit(1)
+if mode == "dry-run":
+    assert "huggingface_hub" not in sys.modules, "a dry run imported huggingface_hub"
+if hub is not None:
+    print("committed:", sorted(hub.repos[repo].files))
+"""
+
+
+def _fresh_publish(mode: str, out: Path, repo: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("HF_")} | env
+    environ["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    return subprocess.run(
+        [sys.executable, "-c", _FRESH, mode, str(out), repo],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_fresh_process_publishes_to_the_fake_hub(sample: Path) -> None:
+    result = _fresh_publish("fake", sample, "org/fresh", HF_TOKEN=TOKEN)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "published" in result.stdout and "org/fresh" in result.stdout
+    assert "'data/imaging_orientation_cxr/test-00000-of-00001.parquet'" in result.stdout
+
+
+def test_fresh_process_hub_errors_are_caught_not_a_crash(sample: Path) -> None:
+    """Offline mode ends the upload with huggingface_hub's own error, caught by name (no network)."""
+    result = _fresh_publish("real", sample, "org/offline", HF_TOKEN=TOKEN, HF_HUB_OFFLINE="1")
+    assert result.returncode == 1
+    assert "AttributeError" not in result.stdout + result.stderr
+    assert "org/offline: upload failed: OfflineModeIsEnabled" in result.stdout
+
+
+def test_dry_run_lists_the_files_checks_the_gates_and_sends_nothing(
+    sample: Path, non_commercial: Path, tmp_path: Path
+) -> None:
+    result = _fresh_publish("dry-run", sample, "org/dry")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for rel in files_to_upload(sample):
+        assert re.search(rf"^\s+[\d,]+\s+{re.escape(rel)}$", result.stdout, re.M), rel
+    assert f"would upload {len(files_to_upload(sample))} files" in result.stdout and "nothing sent" in result.stdout
+    # The gates run in a dry run too: licenses, and the card's YAML declaring every config.
+    code, output = run_cli("publish", non_commercial, "--repo-id", "org/nc", "--dry-run")
+    assert code != 0 and "--i-hold-the-rights" in output
+    code, output = run_cli("publish", non_commercial, "--repo-id", "org/nc", "--dry-run", "--i-hold-the-rights")
+    assert code == 0 and "would publish imaging_orientation_cxr (CC-BY-NC-SA-4.0" in output
+    edited = tmp_path / "no-card-config"
+    shutil.copytree(sample, edited)
+    card = edited / "README.md"
+    card.write_text(card.read_text().replace("config_name: imaging_orientation_pelvic", "config_name: other"))
+    code, output = run_cli("publish", edited, "--repo-id", "org/x", "--dry-run")
+    assert code != 0 and "does not declare config(s) imaging_orientation_pelvic" in output

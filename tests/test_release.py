@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -99,6 +100,22 @@ def test_verify_against_a_published_build_reports_both_provenances(tmp_path: Pat
     assert code != 0
     assert "first differing example" in output
     assert "local provenance: {" in output and "published provenance:" in output
+
+
+def test_verify_against_a_good_build_still_checks_the_local_files(tmp_path: Path) -> None:
+    good = tmp_path / "good"
+    assert run_cli("recipe", "orientation", "--out", good, "--limit", 3, "--quiet")[0] == 0
+    tampered = tmp_path / "tampered"
+    shutil.copytree(good, tampered)
+    parquet = next((tampered / "data").rglob("*.parquet"))
+    data = bytearray(parquet.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    parquet.write_bytes(bytes(data))
+    code, output = run_cli("verify", tampered, "--against", good)
+    assert code != 0, output
+    assert f"problem: local: {parquet.relative_to(tampered).as_posix()}: sha256 differs" in output
+    code, output = run_cli("verify", good, "--against", good)
+    assert code == 0 and "OK (2 parquet files, 6 examples)" in output, output
 
 
 def test_explain_prints_files_license_transforms_and_derivation(release: Path) -> None:

@@ -6,6 +6,7 @@ counts, so the card cannot drift from the data.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -27,6 +28,37 @@ _HF_LICENSES = {
     "MIT": "mit",
     "Apache-2.0": "apache-2.0",
 }
+
+
+#: The benchmark this toolkit rebuilds: cited on every card, beside each source's own citation.
+MEDBLINK_CITATION = """@misc{bigverdi2025medblink,
+  title         = {{MedBLINK}: Probing Basic Perception in Multimodal Language Models for Medicine},
+  author        = {Bigverdi, Mahtab and Ikezogwo, Wisdom and Zhang, Kevin and Jeong, Hyewon and Lu, Mingyu
+                   and Cho, Sungjae and Shapiro, Linda and Krishna, Ranjay},
+  year          = {2025},
+  eprint        = {2508.02951},
+  archivePrefix = {arXiv},
+  primaryClass  = {cs.AI},
+  doi           = {10.48550/arXiv.2508.02951},
+  url           = {https://arxiv.org/abs/2508.02951}
+}"""
+MEDBLINK_HOMEPAGE = "https://medblink-benchmark.github.io"
+
+# Maintainers' evidence tags in manifest text ([V] verified, [3P] third party, [U] unverified),
+# and sentences about the maintainers' own notes: internal, never on a public card.
+_TAG = re.compile(r"\s*\[(?:V|3P|U)(?:[,;][^\]]*)?\]")
+_SENTENCE = re.compile(r"(?<=[.;])\s+|\n\s*\n")
+_INTERNAL = ("SOURCES.md", "unverified", "not recorded")
+
+
+def public_text(text: str) -> str:
+    """Manifest prose for a public card: evidence tags and notes about internal records removed."""
+    kept = [
+        " ".join(_TAG.sub("", part).split())
+        for part in _SENTENCE.split(text.strip())
+        if part.strip() and not any(word in part for word in _INTERNAL)
+    ]
+    return " ".join(k for k in kept if k)
 
 
 def hub_license(licenses: Sequence[str]) -> str:
@@ -92,11 +124,14 @@ def render_card(
     licenses: Mapping[str, Mapping[str, Any]] | None = None,
     release: Mapping[str, Any] | None = None,
     sizes: Mapping[str, Mapping[str, int]] | None = None,
+    described: Mapping[str, tuple[str, str]] | None = None,
 ) -> str:
     """`licenses`: per config, the `config_license` values (license, non_commercial, redistributable);
     `release`: the release record of a `build` (version, expected counts, missing tasks);
-    `sizes`: per config, `num_bytes` and `download_size` for `dataset_info`."""
+    `sizes`: per config, `num_bytes` and `download_size` for `dataset_info`;
+    `described`: per config, (modality, anatomy) as the written rows give them (else the task's)."""
     licenses = licenses or {}
+    described = described or {}
     written = [t for t in tasks if counts.get(t.task_id, 0) > 0]
     header: dict[str, Any] = {
         "pretty_name": "MedBLINK (medblink-build sample build)" if sample else "MedBLINK (medblink-build)",
@@ -135,8 +170,9 @@ def render_card(
         dist = ", ".join(f"{k}: {v}" for k, v in sorted(letters.get(t.task_id, {}).items()))
         lic = licenses.get(t.task_id)
         terms = "-" if lic is None else license_label(lic)
+        modality, anatomy = described.get(t.task_id, (t.modality, t.anatomy))
         lines.append(
-            f"| `{t.task_id}` | {t.modality} | {t.anatomy} | {counts[t.task_id]} | {dist} | {terms} | {t.question} |"
+            f"| `{t.task_id}` | {modality} | {anatomy} | {counts[t.task_id]} | {dist} | {terms} | {t.question} |"
         )
     restricted = [t.task_id for t in written if t.task_id in licenses and license_restrictions(licenses[t.task_id])]
     if restricted:
@@ -160,10 +196,9 @@ def render_card(
         ]
         if s.homepage:
             lines.append(f"- Homepage: {s.homepage}")
-        if s.license_note:
-            lines.append(f"- License note: {s.license_note}")
-        if s.unverified:
-            lines.append(f"- Unverified facts: {'; '.join(s.unverified)}")
+        note = public_text(s.license_note) if s.license_note else ""
+        if note:
+            lines.append(f"- License note: {note}")
         if s.citation:
             lines += ["", "```bibtex", s.citation, "```"]
         lines.append("")
@@ -181,6 +216,17 @@ def render_card(
             note = f" (missing: {missing[task]})" if task in missing else ""
             lines.append(f"| `{task}` | {counts.get(task, 0)}{note} | {expected} |")
         lines.append("")
+    lines += [
+        "## Citation",
+        "",
+        f"The tasks are those of MedBLINK ({MEDBLINK_HOMEPAGE}); cite it, and each source above whose",
+        "data you use:",
+        "",
+        "```bibtex",
+        MEDBLINK_CITATION,
+        "```",
+        "",
+    ]
     example_config = written[0].task_id if written else "CONFIG"
     lines += [
         "## Build",

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import OutputError
-from .card import license_label, license_restrictions
+from .card import MEDBLINK_CITATION, license_label, license_restrictions, public_text
 from .folder import MANIFEST_NAME
 
 CROISSANT_NAME = "croissant.json"
@@ -173,7 +173,7 @@ def croissant_for(folder: Path) -> dict[str, Any]:
         "description": _description(manifest, configs, sample),
         "version": version,
         "license": [w for lic in licenses for w in _license_works(lic)],
-        "citeAs": _cite_as(sources, tool, sample),
+        "citeAs": _cite_as(sources),
         "inLanguage": "en",
         "keywords": ["medical", "perception", "benchmark", "medblink", "multiple-choice", "visual-question-answering"]
         + (["synthetic", "sample"] if sample else []),
@@ -315,12 +315,10 @@ def _description(manifest: Mapping[str, Any], configs: Mapping[str, Any], sample
     return " ".join(parts)
 
 
-def _cite_as(sources: Sequence[Mapping[str, Any]], tool: Mapping[str, Any], sample: bool) -> str:
+def _cite_as(sources: Sequence[Mapping[str, Any]]) -> str:
+    """The MedBLINK paper, then every source's citation."""
     citations = list(dict.fromkeys(s["citation"].strip() for s in sources if s.get("citation", "").strip()))
-    if citations:
-        return "\n\n".join(citations)
-    what = "a sample build of synthetic phantoms" if sample else "a build whose sources give no citation"
-    return f"medblink-build {tool.get('version', '')}: {what} (no upstream source to cite)."
+    return "\n\n".join([MEDBLINK_CITATION, *citations])
 
 
 def _data_collection(manifest: Mapping[str, Any], sources: Sequence[Mapping[str, Any]], sample: bool) -> str:
@@ -340,7 +338,7 @@ def _data_collection(manifest: Mapping[str, Any], sources: Sequence[Mapping[str,
             text += f"; how to obtain: {' '.join(str(s['how_to_obtain']).split())}"
         text += f"; license {s['license']}"
         if s.get("license_note"):
-            text += f" ({' '.join(s['license_note'].split())})"
+            text += f" ({public_text(s['license_note'])})"
         lines.append(text + ".")
     if not sample:
         lines.append("`medblink-build sources show ID` prints how to obtain each source.")
@@ -444,8 +442,6 @@ def _limitations(
     for s in sources:
         if s.get("license") in ("unknown", "other"):
             out.append(f"Source {s['id']}: license {s['license']}; check the source's terms before any use.")
-        for fact in s.get("unverified", ()) or ():
-            out.append(f"Source {s['id']}: unverified manifest fact: {fact}")
     out.append(
         "Single test split. Answer letters are balanced per config; answer texts follow the sources "
         "(see dataBiases). Images are downscaled 8-bit renderings, not diagnostic-quality originals."

@@ -9,13 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
 from ..accounting import SourceAccount
 from ..hashing import sha256_file
+from ..lettering import reletter
 from ..manifests import Manifest
 from ..model import Example, Skipped
 from ..questions import LetterPlanner, finalize
 from ..recipe import TaskInfo
+from ..version import __version__
 from .card import render_card
 from .folder import MANIFEST_NAME, OUTPUT_FORMAT
 from .licenses import config_license
@@ -36,6 +37,12 @@ def _library_versions() -> dict[str, str]:
     return versions
 
 
+def described(values: Counter[str]) -> str:
+    """What the rows say, for the card and manifest: every distinct value, most frequent first."""
+    named = sorted(((n, v) for v, n in values.items() if v), key=lambda nv: (-nv[0], nv[1]))
+    return ", ".join(v for _, v in named) or "unknown"
+
+
 @dataclass
 class TaskState:
     info: TaskInfo
@@ -45,6 +52,8 @@ class TaskState:
     letters: Counter[str] = field(default_factory=Counter)
     answers: Counter[str] = field(default_factory=Counter)  # correct answer texts: the label distribution
     sources: set[str] = field(default_factory=set)
+    modalities: Counter[str] = field(default_factory=Counter)  # of the rows written, not the task's declaration
+    anatomies: Counter[str] = field(default_factory=Counter)
     digests: list[list[str]] = field(default_factory=list)
 
 
@@ -88,12 +97,16 @@ class DatasetWriter:
     def add(self, example: Example, manifest: Manifest, recipe_name: str) -> str:
         state = self.tasks[example.task]
         final = finalize(example.question, state.planner, self.seed, example.task, example.key)
+        if final.slots:  # choices bound to markers or images: letter them as planned
+            example = reletter(example, final.slots)
         row = make_row(example, final, manifest, recipe_name, self.recipes[recipe_name], self.seed)
         payload = sum(len(b) for b in example.images) + len(row["provenance"]) + len(row["label"])
         state.shards.add(row, payload)
         state.letters[final.answer] += 1
         state.answers[row["answer_text"]] += 1
         state.sources.add(manifest.id)
+        state.modalities[row["modality"]] += 1
+        state.anatomies[row["anatomy"]] += 1
         state.digests.append([row["id"], row_digest(row)])
         self.sources[manifest.id] = manifest
         for item in example.inputs:
@@ -127,8 +140,8 @@ class DatasetWriter:
             configs[task] = {
                 "recipe": state.recipe,
                 "recipe_version": self.recipes[state.recipe],
-                "modality": state.info.modality,
-                "anatomy": state.info.anatomy,
+                "modality": described(state.modalities),
+                "anatomy": described(state.anatomies),
                 "description": state.info.description,
                 "question": state.info.question,
                 "sources": [m.id for m in used],
@@ -169,6 +182,7 @@ class DatasetWriter:
         all_tasks = [state.info for state in self.tasks.values()]
         card = render_card(
             tasks=all_tasks,
+            described={task: (info["modality"], info["anatomy"]) for task, info in configs.items()},
             counts=self.counts(),
             letters=self.letter_counts(),
             sources=sources,

@@ -6,11 +6,11 @@ import hashlib
 import json
 from typing import Any
 
-from .. import __version__
 from ..manifests import Manifest
 from ..model import Example
 from ..questions import LETTERS, FinalQuestion
 from ..seeding import stable_hash
+from ..version import __version__
 
 TOOL_NAME = "medblink-build"
 

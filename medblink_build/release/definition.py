@@ -6,14 +6,16 @@ source manifests it reads, the published item count and optionally the pinned it
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from ..errors import SourceError
+from ..errors import MedblinkError, SourceError
 
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
 
@@ -103,3 +105,26 @@ def load_release(spec: str) -> ReleaseDefinition:
     if path.is_file():
         return parse_release(path.read_text(encoding="utf-8"), str(path))
     raise SourceError(f"unknown release {spec!r}; built-in: {', '.join(sorted(releases))}, or give a TOML file")
+
+
+def narrow_release(
+    definition: ReleaseDefinition, tasks: Sequence[str] = (), limit: int | None = None, seed: int | None = None
+) -> ReleaseDefinition:
+    """`definition` restricted to some task configs or recipes (`build --tasks`), with at most
+    `limit` items per task and another seed; unknown names are an error listing the valid ones."""
+    kept = definition.tasks
+    if tasks:
+        configs = {t.id for t in definition.tasks}
+        recipes = set(definition.recipes())
+        unknown = [name for name in tasks if name not in configs | recipes]
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], sorted(configs | recipes), n=1)
+            guess = f" (did you mean {close[0]!r}?)" if close else ""
+            raise MedblinkError(
+                f"--tasks {unknown[0]!r}: not a task config or recipe of release {definition.name}{guess}; "
+                f"configs: {', '.join(sorted(configs))}; recipes: {', '.join(sorted(recipes))}"
+            )
+        kept = tuple(t for t in definition.tasks if t.id in tasks or t.recipe in tasks)
+    if limit is not None:
+        kept = tuple(replace(t, count=min(t.count, limit)) for t in kept)
+    return replace(definition, tasks=kept, seed=definition.seed if seed is None else seed)

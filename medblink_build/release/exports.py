@@ -33,13 +33,13 @@ from typing import Any
 import pyarrow as pa
 import yaml
 
-from .. import __version__
 from ..errors import MedblinkError, OutputError
 from ..hashing import sha256_file
-from ..output.card import hub_license
+from ..output.card import MEDBLINK_CITATION, hub_license, public_text
 from ..output.folder import MANIFEST_NAME
 from ..output.shards import SPLIT, ShardWriter
 from ..questions import LETTERS, PROMPT_SUFFIX, format_prompt
+from ..version import __version__
 from .export_base import EXPORT_FORMAT, EXPORT_MARKER, ExportSummary
 from .staging import StagedFolder, check_outside
 from .verify import iter_rows, load_manifest
@@ -262,12 +262,13 @@ def _card(manifest: Mapping[str, Any], spec: _Format, summary: ExportSummary) ->
     for s in manifest.get("sources", []):
         lines.append(
             f"- {s.get('name', s.get('id'))} (`{s.get('id')}`): license **{s.get('license', 'unknown')}**"
-            + (f" — {s['license_note']}" if s.get("license_note") else "")
+            + (f" — {public_text(s['license_note'])}" if s.get("license_note") else "")
             + (f"; {s['homepage']}" if s.get("homepage") else "")
         )
         if s.get("citation"):
             lines += ["", "  ```bibtex", *[f"  {c}" for c in s["citation"].splitlines()], "  ```"]
     first = next(iter(configs))
+    lines += ["", "## Citation", "", "```bibtex", MEDBLINK_CITATION, "```"]
     lines += [
         "",
         "## Loading",

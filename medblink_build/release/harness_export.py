@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
 from ..errors import OutputError
 from ..hashing import sha256_file
 from ..output.folder import MANIFEST_NAME, StagedOutput
+from ..version import __version__
 from .export_base import EXPORT_FORMAT, EXPORT_MARKER
 from .staging import StagedFolder, check_outside
 from .verify import load_manifest

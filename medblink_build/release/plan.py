@@ -68,7 +68,8 @@ def plan_release(
             RecipeRun(
                 ref,
                 sources=list(bound.values()),
-                limits={t.id: t.count for t in tasks},
+                # a config of the recipe that the release leaves out (build --tasks) gets no row
+                limits={**{t.task_id: 0 for t in ref.load().tasks}, **{t.id: t.count for t in tasks}},
                 selection={t.id: list(t.selection) for t in built if t.selection},
             )
         )

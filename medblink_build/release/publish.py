@@ -19,6 +19,8 @@ wrote a `.cache/` folder into the output; `upload_folder` needs neither.) Withou
 back to one commit whose LFS uploads are skipped when the Hub already has the object.
 
 Hidden files (a name starting with ".") are not uploaded; everything else in the folder is.
+`plan_publish` runs both gates and lists the files without importing huggingface_hub or touching
+the network (`publish --dry-run`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from ..errors import MedblinkError
 from ..output.card import license_label
@@ -51,6 +55,20 @@ class PublishResult:
     files: list[str]  # paths in the repository, as uploaded
     rights_asserted: dict[str, str] = field(default_factory=dict)  # config -> license, published on the user's word
     warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PublishPlan:
+    """What `publish` would send, after both gates passed: nothing has touched the network."""
+
+    repo_id: str
+    files: list[tuple[str, int]]  # (path in the repository, size in bytes)
+    rights_asserted: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(size for _, size in self.files)
 
 
 def restricted_configs(manifest: dict[str, Any]) -> dict[str, str]:
@@ -101,8 +119,7 @@ def check_publishable(folder: Path, *, i_hold_the_rights: bool = False) -> tuple
             problems.append(f"{diff.config}/{diff.example_id}: {diff.problem}")
         shown = "; ".join(problems[:3]) + (f" (+{len(problems) - 3} more)" if len(problems) > 3 else "")
         raise PublishError(f"{folder}: fails verification, not publishing: {shown}")
-    if not (folder / "README.md").is_file():
-        raise PublishError(f"{folder}/README.md: missing; the dataset card declares the configs on the Hub")
+    _check_card(folder, manifest)
     warnings = [
         f"config {c}: license {label}: check the sources' terms allow publishing it"
         for c, label in unstated_configs(manifest).items()
@@ -116,6 +133,37 @@ def check_publishable(folder: Path, *, i_hold_the_rights: bool = False) -> tuple
             "medblink-build version); uploading it as it stands"
         )
     return (restricted if i_hold_the_rights else {}), warnings
+
+
+def _check_card(folder: Path, manifest: dict[str, Any]) -> None:
+    """The card must exist and its YAML header must declare every config of the manifest."""
+    card = folder / "README.md"
+    if not card.is_file():
+        raise PublishError(f"{card}: missing; the dataset card declares the configs on the Hub")
+    text = card.read_text(encoding="utf-8")
+    head, sep, _ = text.removeprefix("---\n").partition("\n---\n")
+    try:
+        header = yaml.safe_load(head) if text.startswith("---\n") and sep else None
+    except yaml.YAMLError as exc:
+        raise PublishError(f"{card}: the YAML header does not parse: {' '.join(str(exc).split())}") from exc
+    if not isinstance(header, dict):
+        raise PublishError(f"{card}: no YAML header (the Hub reads the configs and license from it)")
+    declared = {c.get("config_name") for c in header.get("configs") or [] if isinstance(c, dict)}
+    undeclared = sorted(set(manifest["configs"]) - declared)
+    if undeclared:
+        raise PublishError(f"{card}: the YAML header does not declare config(s) {', '.join(undeclared)}")
+    if not header.get("license"):
+        raise PublishError(f"{card}: the YAML header states no license")
+
+
+def plan_publish(folder: Path, repo_id: str, *, i_hold_the_rights: bool = False) -> PublishPlan:
+    """The repo id, license, integrity and card checks, and the file list: a dry run of `publish`."""
+    folder = Path(folder)
+    if not _REPO_ID.match(repo_id):
+        raise PublishError(f"repo id {repo_id!r} is not of the form ORG/NAME")
+    rights, warnings = check_publishable(folder, i_hold_the_rights=i_hold_the_rights)
+    files = [(rel, (folder / rel).stat().st_size) for rel in files_to_upload(folder)]
+    return PublishPlan(repo_id, files, rights, warnings)
 
 
 def publish(
@@ -135,14 +183,12 @@ def publish(
     `private=True` creates the repository private; an existing repository keeps its visibility.
     """
     folder = Path(folder)
-    if not _REPO_ID.match(repo_id):
-        raise PublishError(f"repo id {repo_id!r} is not of the form ORG/NAME")
-    rights, warnings = check_publishable(folder, i_hold_the_rights=i_hold_the_rights)
+    plan = plan_publish(folder, repo_id, i_hold_the_rights=i_hold_the_rights)
     manifest, _ = load_manifest(folder)
-    files = files_to_upload(folder)
+    files = [rel for rel, _ in plan.files]
 
     hub = _import_hub()
-    errors = _hub_errors(hub)
+    errors = _hub_errors()
     api = hub.HfApi(endpoint=endpoint, token=token)
     tool_version = manifest.get("tool", {}).get("version", "")
     version = (manifest.get("release") or {}).get("version") or tool_version
@@ -165,8 +211,8 @@ def publish(
         commit_url=str(getattr(info, "commit_url", "")),
         commit_oid=str(getattr(info, "oid", "")),
         files=files,
-        rights_asserted=rights,
-        warnings=warnings,
+        rights_asserted=plan.rights_asserted,
+        warnings=plan.warnings,
     )
 
 
@@ -178,9 +224,14 @@ def _import_hub() -> Any:
     return huggingface_hub
 
 
-def _hub_errors(hub: Any) -> tuple[type[BaseException], ...]:
-    """The exceptions an upload can end with: Hub HTTP errors, offline mode, transport errors."""
-    found: list[type[BaseException]] = [hub.errors.HfHubHTTPError, hub.errors.OfflineModeIsEnabled, ValueError, OSError]
+def _hub_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions an upload can end with: Hub HTTP errors, offline mode, transport errors.
+
+    `huggingface_hub.errors` is a submodule that `import huggingface_hub` does not load: import it.
+    """
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+
+    found: list[type[BaseException]] = [HfHubHTTPError, OfflineModeIsEnabled, ValueError, OSError]
     for module, name in (("httpx2", "HTTPError"), ("httpx", "HTTPError"), ("requests", "RequestException")):
         try:
             found.append(getattr(__import__(module), name))

@@ -124,10 +124,16 @@ def _digests(folder: Path, info: dict[str, Any]) -> Iterator[tuple[str, str, dic
 
 
 def compare_manifests(local: Path, published: Path) -> VerifyReport:
-    """Compare a local build with a published manifest (or folder), example by example."""
+    """Compare a local build with a published manifest (or folder), example by example.
+
+    A local folder is first checked against its own manifest (parquet sha256s, example digests
+    recomputed from the rows): comparing manifests alone would pass a folder whose data was changed.
+    """
     mine, mine_folder = load_manifest(local)
     theirs, theirs_folder = load_manifest(published)
-    report = VerifyReport()
+    report = verify_folder(mine_folder) if mine_folder is not None else VerifyReport()
+    report.problems = [f"local: {p}" for p in report.problems]
+    report.checked_examples = 0
     for config in sorted(set(mine["configs"]) | set(theirs["configs"])):
         a = mine["configs"].get(config)
         b = theirs["configs"].get(config)

@@ -40,8 +40,14 @@ def _render(template: str, values: dict[str, str]) -> str:
 
 
 def write_scaffold(name: str, recipes_dir: Path, manifests_dir: Path, tests_dir: Path) -> Scaffold:
-    """Write the three files; refuses to overwrite any existing one."""
+    """Write the three files; refuses to overwrite any existing one, or a built-in recipe's name."""
+    from ..registry import builtin_names
+
     values = names(name)
+    recipes, configs = builtin_names()
+    if name in recipes or values["task_id"] in configs:
+        clash = "recipe name" if name in recipes else f"task config {values['task_id']!r}"
+        raise MedblinkError(f"{name!r}: clashes with a built-in {clash}; choose another name")
     targets = Scaffold(
         recipe=recipes_dir / f"{values['module']}.py",
         manifest=manifests_dir / f"{values['source_id']}.toml",

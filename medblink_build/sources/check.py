@@ -7,10 +7,12 @@ such a list for a copy a maintainer trusts.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import SourceError
 from ..hashing import HashCache
 from .folder import FolderSource
 from .resolve import LOCAL_MANIFEST
@@ -67,8 +69,27 @@ def check_source(source: FolderSource, cache: HashCache | None = None) -> CheckR
     return report
 
 
+def _check_layout(source: FolderSource) -> None:
+    manifest = source.manifest
+    missing = [d for d in manifest.detect if not (source.root / d).exists()]
+    if missing:
+        raise SourceError(
+            f"{source.root}: not a copy of {source.id}: missing {', '.join(missing)} (the manifest's layout markers); "
+            f"see: medblink-build sources show {source.id}"
+        )
+    if manifest.include:
+        files = local_files(source.root)
+        if not any(fnmatch.fnmatchcase(rel, pattern) for rel in files for pattern in manifest.include):
+            raise SourceError(
+                f"{source.root}: not a copy of {source.id}: none of its {len(files)} files matches the layout "
+                f"({', '.join(manifest.include)}); see: medblink-build sources show {source.id}"
+            )
+
+
 def pin_source(source: FolderSource, cache: HashCache | None = None) -> str:
-    """A `[[files]]` TOML block pinning every file of the local copy."""
+    """A `[[files]]` TOML block pinning every file of the local copy, once the copy is seen to have
+    the manifest's layout (its `detect` markers, files its `include` globs match)."""
+    _check_layout(source)
     cache = cache or HashCache()
     lines = [f"# pinned from a local copy of {source.id}: {len(local_files(source.root))} files"]
     for rel in local_files(source.root):

@@ -66,7 +66,7 @@ def resolve_mpp(item: SourceItem, params: dict[str, Any], slide: Slide) -> None:
     raise SkipItem(
         "no_mpp",
         f"{slide.path.name}: the slide records no microns per pixel{note}; give it as an `mpp` column in "
-        "labels.csv (or, from Python, the recipe parameter mpp in BuildOptions.params) - it is not guessed",
+        "labels.csv, or pass --param mpp=VALUE - it is not guessed",
     )
 
 
