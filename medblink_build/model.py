@@ -19,7 +19,9 @@ class SourceItem:
     """One unit of work found in a source: one or more input files plus per-item metadata.
 
     `key` is stable and derived from the data (source id + relative path), never from
-    enumeration order; it seeds the item's random choices and names the example.
+    enumeration order; it seeds the item's random choices and names the example. For a source
+    whose paths are not public it is pseudonymised (`pseudonym.py`): `shown` then holds the
+    pseudonyms of `files` and `local_key` the real relative key; outputs only ever see the former.
     """
 
     key: str
@@ -27,9 +29,15 @@ class SourceItem:
     root: Path
     files: tuple[str, ...]  # paths relative to `root`, POSIX separators
     metadata: dict[str, str] = field(default_factory=dict)
+    shown: tuple[str, ...] = ()  # how each file is named in outputs; () = the paths are public
+    local_key: str = ""  # the real relative key when `key` is a pseudonym
 
     def path(self, index: int = 0) -> Path:
         return self.root / self.files[index]
+
+    def shown_name(self, index: int = 0) -> str:
+        """File `index` as outputs name it: its relative path, or its pseudonym."""
+        return self.shown[index] if self.shown else self.files[index]
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from .faults import crash_point
 from .model import Skipped, SourceItem
 from .output.dataset import DatasetWriter
 from .output.folder import StagedOutput
+from .privacy import check_output, item_identifiers
 from .registry import RecipeRef
 from .result_cache import work_folder
 from .seeding import stable_hash
@@ -110,10 +111,14 @@ def run_build(
             staging, options.seed, sample=sample, max_shard_bytes=options.max_shard_bytes, release=release
         )
         cache = str(work_folder(out) / "results") if options.resume else None
+        seen: list[SourceItem] = []
         for run in runs:
-            _run_one(run, writer, options, Path(scratch), progress, cache)
+            _run_one(run, writer, options, Path(scratch), progress, cache, seen)
         crash_point("before-finish")
         manifest = writer.finish()
+        # The value gate's second pass: no identifier of any item that took part, anywhere in the
+        # folder (rows, card, manifest, croissant); a hit here stops the build before the swap.
+        check_output(staging, [i for item in seen for i in item_identifiers(item)])
     if options.resume:  # finished: nothing is left to resume, so the kept results go
         shutil.rmtree(work_folder(out), ignore_errors=True)
     return BuildSummary(out, writer.counts(), writer.letter_counts(), writer.skip_counts(), sample, manifest)
@@ -126,6 +131,7 @@ def _run_one(
     scratch: Path,
     progress: Callable[[int | None], Any] | None,
     cache: str | None,
+    seen: list[SourceItem],
 ) -> None:
     recipe = recipe_instance(run.ref)
     sources = list(run.sources)
@@ -169,11 +175,13 @@ def _run_one(
         for result in executor.map_ordered(functools.partial(build_one, job), feed()):
             if bar is not None:
                 bar.update(1)
-            task_hint = expected[submitted.popleft()]
+            index = submitted.popleft()
+            task_hint = expected[index]
             if isinstance(result, Failed):
                 raise BuildFailed(result.message, result.detail)
             if task_hint is not None and full(task_hint):
                 continue  # built ahead by a worker, but its task filled meanwhile: as if never built
+            seen.append(items[index])
             if isinstance(result, Skipped):
                 writer.skip(result)
                 continue

@@ -55,7 +55,7 @@ class ItemContext:
             data = path.read_bytes()
         except OSError as exc:
             raise ReaderError(path, f"cannot read file: {exc.strerror or exc}") from exc
-        self.inputs.append(InputFile(self.item.source_id, self.item.files[index], sha256_bytes(data)))
+        self.inputs.append(InputFile(self.item.source_id, self.item.shown_name(index), sha256_bytes(data)))
         return path, data
 
     def read_volume(self, index: int | None = None) -> Volume:
@@ -90,7 +90,7 @@ class ItemContext:
             digest = sha256_file(path)
         except OSError as exc:
             raise ReaderError(path, f"cannot read file: {exc.strerror or exc}") from exc
-        self.inputs.append(InputFile(self.item.source_id, self.item.files[index], digest))
+        self.inputs.append(InputFile(self.item.source_id, self.item.shown_name(index), digest))
 
     def read_image(self, index: int = 0, *, frame: int | None = None, burned_in: str = "skip") -> DisplayImage:
         """Read and decode input `index` as a 2-D display image (one read, digest recorded).
@@ -106,7 +106,7 @@ class ItemContext:
         if image.geometry.burned_in_annotation == "YES" and burned_in != "keep":
             from .errors import SkipItem
 
-            raise SkipItem("burned_in_annotation", f"{self.item.files[index]}: BurnedInAnnotation = YES")
+            raise SkipItem("burned_in_annotation", f"{self.item.shown_name(index)}: BurnedInAnnotation = YES")
         return image
 
 

@@ -8,13 +8,12 @@ key and the exception, never a silent skip: a bug must not look like bad data.
 from __future__ import annotations
 
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from .errors import MedblinkError, ReaderError, SkipItem
 from .model import Example, Skipped, SourceItem
-from .privacy import PrivacyError, check_texts, example_texts, identifiers_of_files
 from .recipe import ItemContext, Recipe
 from .registry import RecipeRef
 from .result_cache import ResultCache, item_key
@@ -67,12 +66,12 @@ def _build(job: Job, item: SourceItem) -> Example | Skipped | Failed:
     try:
         example = recipe.build(item, ctx)
     except SkipItem as skip:
-        return _gated(item, Skipped(item.key, skip.reason, skip.detail), [skip.detail])
+        return _gated(job, item, Skipped(item.key, skip.reason, skip.detail))
     except ReaderError as exc:
         if job.strict:
             return Failed(item.key, str(exc))
         detail = f"{_relative(item, exc.path)}: {exc.problem}"
-        return _gated(item, Skipped(item.key, "unreadable", detail), [detail])
+        return _gated(job, item, Skipped(item.key, "unreadable", detail))
     except MedblinkError as exc:
         return Failed(item.key, f"{item.key}: {exc}")
     except Exception as exc:  # a bug in a recipe or reader: fail loudly with where it happened
@@ -80,23 +79,49 @@ def _build(job: Job, item: SourceItem) -> Example | Skipped | Failed:
     if not example.inputs:
         example.inputs = list(ctx.inputs)
     example.source = item.source_id  # the source is the item's, whatever the recipe set
-    return _gated(item, example, example_texts(example))
+    return _gated(job, item, example)
 
 
 def _relative(item: SourceItem, path: str) -> str:
-    """A path as the source knows it: relative to its root, so a manifest never records where a
-    user keeps their copy (and two machines write the same bytes)."""
+    """A path as outputs name it: relative to the source root (or its pseudonym), so a manifest
+    never records where a user keeps their copy (and two machines write the same bytes)."""
     try:
-        return Path(path).resolve().relative_to(item.root.resolve()).as_posix()
+        rel = Path(path).resolve().relative_to(item.root.resolve()).as_posix()
     except ValueError:
-        return Path(path).name
+        rel = Path(path).name
+    return item.shown_name(item.files.index(rel)) if rel in item.files else rel
 
 
-def _gated(item: SourceItem, result: Example | Skipped, texts: list[str]) -> Example | Skipped | Failed:
-    """Pass `result` on only if none of the item's DICOM identifiers occurs in its texts."""
-    identifiers = identifiers_of_files(item.path(i) for i in range(len(item.files)))
-    try:
-        check_texts(texts, identifiers, exempt=[item.source_id, *item.files], where=f"item {item.key}")
-    except PrivacyError as exc:
-        return Failed(item.key, str(exc))
+def _gated(job: Job, item: SourceItem, result: Example | Skipped) -> Example | Skipped | Failed:
+    """Pass `result` on with local names pseudonymised, its values controlled and none of the
+    item's identifiers in its texts; otherwise the item is skipped (`privacy`, naming the
+    attribute, never the value), or with `strict` the build stops."""
+    from .privacy import example_texts, first_hit, item_identifiers
+    from .pseudonym import redact, replacements
+    from .vocabulary import uncontrolled
+
+    pairs = replacements(item.files, item.shown, item.local_key, item.key) if item.shown else []
+    task = None
+    if isinstance(result, Skipped):
+        result = Skipped(result.key, result.reason, redact(result.detail, pairs), result.task)
+        texts, task = [result.detail], result.task
+    else:
+        for name in ("label", "details", "transforms", "derivation"):
+            setattr(result, name, redact(getattr(result, name), pairs))
+        result.question = replace(
+            result.question, text=redact(result.question.text, pairs), choices=redact(result.question.choices, pairs)
+        )
+        texts, task = example_texts(result), result.task
+        problem = uncontrolled(result, item)
+        if problem is not None:
+            return _refused(job, item, "not_in_vocabulary", problem, task)
+    hit = first_hit(texts, item_identifiers(item))
+    if hit is not None:
+        return _refused(job, item, "privacy", f"the {hit.origin} would have been written to the output", task)
     return result
+
+
+def _refused(job: Job, item: SourceItem, reason: str, detail: str, task: str | None) -> Skipped | Failed:
+    if job.strict:
+        return Failed(item.key, f"item {item.key}: {detail}; the build was stopped (--strict)")
+    return Skipped(item.key, reason, detail, task)

@@ -17,12 +17,22 @@ from medblink_build.sources.sample_xray import write_xray_sample
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_CACHE"] = tempfile.mkdtemp(prefix="medblink-hf-cache-")
+# Pseudonyms of local paths come from a key beside the user's configuration: tests use one of their
+# own, created on first use, never the developer's.
+os.environ["MEDBLINK_BUILD_PSEUDONYM_KEY"] = os.path.join(tempfile.mkdtemp(prefix="medblink-key-"), "pseudonym.key")
 
 
 @pytest.fixture(scope="session")
 def xray_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The built-in sample source at a small size (256 px, 6 DICOMs per anatomy + rasters)."""
     return write_xray_sample(tmp_path_factory.mktemp("xray") / "src", size=256, per_anatomy=6)
+
+
+def shown(relpath: str) -> str:
+    """How outputs name a file of a source whose paths are not public (its keyed pseudonym)."""
+    from medblink_build.pseudonym import file_pseudonym, load_key
+
+    return file_pseudonym(load_key(), relpath)
 
 
 def run_cli(*args: str) -> tuple[int, str]:

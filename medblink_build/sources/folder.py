@@ -21,6 +21,7 @@ from pathlib import Path, PurePosixPath
 from ..errors import SourceError
 from ..manifests import Manifest, MetadataTable
 from ..model import SourceItem
+from ..pseudonym import file_pseudonym, load_key, pseudonym
 from ..readers import IMAGE_SUFFIXES, sniff_format
 from ..seeding import stable_hash
 
@@ -122,6 +123,7 @@ class FolderSource:
         if not self.root.is_dir():
             raise SourceError(f"{self.root}: source folder does not exist or is not a folder")
         tables = [(t, self._read_table(t, required=True)) for t in self.manifest.tables]
+        key_bytes = None if self.manifest.paths_public else load_key()
         tables.append((LABELS_TABLE, self._read_table(LABELS_TABLE, required=False)))
         for key, files in self._grouped(self._candidate_files()):
             first = PurePosixPath(files[0])
@@ -136,9 +138,20 @@ class FolderSource:
                 metadata["label_map"] = json.dumps({str(k): v for k, v in sorted(self.manifest.label_map.items())})
             for table, rows in tables:
                 metadata.update({k: v for k, v in rows.get(lookup[table.match], {}).items() if v != ""})
-            yield SourceItem(
-                key=f"{self.id}/{key}", source_id=self.id, root=self.root, files=tuple(files), metadata=metadata
-            )
+            if key_bytes is None:
+                yield SourceItem(
+                    key=f"{self.id}/{key}", source_id=self.id, root=self.root, files=tuple(files), metadata=metadata
+                )
+            else:  # names may identify: outputs see keyed pseudonyms (pseudonym.py)
+                yield SourceItem(
+                    key=f"{self.id}/{pseudonym(key_bytes, key)}",
+                    source_id=self.id,
+                    root=self.root,
+                    files=tuple(files),
+                    metadata=metadata,
+                    shown=tuple(file_pseudonym(key_bytes, f) for f in files),
+                    local_key=key,
+                )
 
     def _grouped(self, candidates: list[str]) -> Iterator[tuple[str, list[str]]]:
         kind = self.manifest.item
