@@ -96,6 +96,7 @@ def _gated(job: Job, item: SourceItem, result: Example | Skipped) -> Example | S
     """Pass `result` on with local names pseudonymised, its values controlled and none of the
     item's identifiers in its texts; otherwise the item is skipped (`privacy`, naming the
     attribute, never the value), or with `strict` the build stops."""
+    from .ocr import burned_in_hit, may_carry_text
     from .privacy import example_texts, first_hit, item_identifiers
     from .pseudonym import redact, replacements
     from .vocabulary import uncontrolled
@@ -115,9 +116,17 @@ def _gated(job: Job, item: SourceItem, result: Example | Skipped) -> Example | S
         problem = uncontrolled(result, item)
         if problem is not None:
             return _refused(job, item, "not_in_vocabulary", problem, task)
-    hit = first_hit(texts, item_identifiers(item))
+    identifiers = item_identifiers(item)
+    hit = first_hit(texts, identifiers)
     if hit is not None:
         return _refused(job, item, "privacy", f"the {hit.origin} would have been written to the output", task)
+    if isinstance(result, Example) and result.images and may_carry_text(item, result.modality):
+        try:
+            burned = burned_in_hit(result.images, identifiers)
+        except MedblinkError as exc:  # no tesseract, or it hung: never a silent pass
+            return Failed(item.key, f"item {item.key}: {exc}")
+        if burned is not None:
+            return _refused(job, item, "burned_in_text", burned, task)
     return result
 
 

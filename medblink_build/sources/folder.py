@@ -140,7 +140,12 @@ class FolderSource:
                 metadata.update({k: v for k, v in rows.get(lookup[table.match], {}).items() if v != ""})
             if key_bytes is None:
                 yield SourceItem(
-                    key=f"{self.id}/{key}", source_id=self.id, root=self.root, files=tuple(files), metadata=metadata
+                    key=f"{self.id}/{key}",
+                    source_id=self.id,
+                    root=self.root,
+                    files=tuple(files),
+                    metadata=metadata,
+                    synthetic=self.manifest.synthetic or self.manifest.access == "generated",
                 )
             else:  # names may identify: outputs see keyed pseudonyms (pseudonym.py)
                 yield SourceItem(
