@@ -168,3 +168,42 @@ def test_the_profile_is_the_standard_table() -> None:
     for keyword in ("PatientName", "OtherPatientNames", "SeriesDescription", "ContrastBolusStartTime"):
         assert tag_for_keyword(keyword) in tags
     assert tag_for_keyword("PixelSpacing") not in tags
+
+
+def test_paths_are_pseudonymised_and_explain_maps_them_back_with_the_key(tmp_path: Path) -> None:
+    import os
+    import secrets
+
+    from medblink_build.pseudonym import KEY_ENV
+
+    root = tmp_path / "Nowak_Jan 55120931"
+    write_radiograph(root / "Nowak_Jan" / "55120931.dcm", chest_pa(1, 96), uid_seed="e1")
+    out, again = tmp_path / "out", tmp_path / "again"
+    for folder in (out, again):
+        code, output = run_cli("recipe", "orientation", "--source", root, "--out", folder, "--quiet")
+        assert code == 0, output
+    assert (out / "manifest.json").read_bytes() == (again / "manifest.json").read_bytes()  # deterministic
+    text = _all_output_text(out)
+    assert "Nowak" not in text and "55120931" not in text  # source id, key, inputs, card heading
+    (row_id,) = [
+        e[0] for e in json.loads((out / "manifest.json").read_text())["configs"]["imaging_orientation_cxr"]["examples"]
+    ]
+
+    code, output = run_cli("explain", out, row_id, "--source", root, "--key", os.environ[KEY_ENV])
+    assert code == 0, output
+    assert "-> Nowak_Jan/55120931.dcm" in output
+
+    other = tmp_path / "other.key"
+    other.write_text(secrets.token_hex(32))
+    code, output = run_cli("explain", out, row_id, "--source", root, "--key", other)
+    assert code != 0 and "another pseudonym key" in output
+
+
+def test_only_sources_that_declare_public_ids_keep_their_names() -> None:
+    from medblink_build.manifests import get_manifest, parse_manifest
+
+    assert get_manifest("totalsegmentator").paths_public and get_manifest("nih-chestxray14").paths_public
+    base = 'id = "x"\nname = "X"\nlicense = "CC-BY-4.0"\naccess = "open"\nhow_to_obtain = "-"\nmodality = "CT"\n'
+    base += 'anatomy = "abdomen"\nhomepage = "-"\ncitation = "-"\n'
+    assert not parse_manifest(base, "x.toml").paths_public  # a local source.toml: pseudonymised
+    assert parse_manifest("public_paths = true\n" + base, "x.toml").paths_public
