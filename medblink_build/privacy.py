@@ -59,6 +59,13 @@ COMMON_WORDS = frozenset(
     labels train test val valid validation case cases patient patients subject subjects file files
     sample samples volume volumes slice slices png jpg jpeg tif tiff nii gz dcm
     anonymous anonymized anonymised phantom synthetic deidentified removed
+    window level lung bone soft tissue routine protocol localizer scout topogram thin thick recon
+    reconstruction standard sharp smooth kernel mediastinum dose low high enhanced pre post without
+    iv oral delay equilibrium nephrographic excretory cine report summary screen capture color colour
+    doppler mode depth gain probe marker markers rotation rotated degrees orientation upright display
+    question answer choice which closer deeper count number age years months slice representative
+    transform resize crop flip region tile class segment structure organ vessel tumor tumour lesion
+    normal abnormal benign malignant test train fold split part series_description
     """.split()
 )
 
@@ -70,6 +77,7 @@ _TIME_VRS = {"TM"}
 _TEXT_VRS = {"LO", "SH", "ST", "LT", "UT", "UC", "UI", "AE", "UR", "AS"}
 _FREE_TEXT_VRS = {"ST", "LT", "UT", "LO"}
 
+_TITLE = r"(?<![A-Za-z])(?:Dr|Dres|Prof|Mr|Mrs|Ms|Miss|Doctor|Professor|Sr|Fr)\.?\s+"
 _BOUNDARY_BEFORE = r"(?<![A-Za-z0-9])(?<![0-9][.,])"
 _BOUNDARY_AFTER = r"(?![A-Za-z0-9])(?![.,][0-9])"
 _SEPARATORS = r"[\s\-_./:]?"
@@ -200,9 +208,11 @@ def free_text_forms(value: str, origin: str) -> list[Identifier]:
     """Free text: the whole value, its capitalised words (names in passing), dates and ID-like runs."""
     text = str(value)
     found = [i for i in [_word(text, origin)] if i]
-    for word in re.findall(r"(?<![A-Za-z])[A-Z][a-z]+(?:-[A-Z][a-z]+)?(?![A-Za-z])", text):
-        if len(word) >= 3 and word.lower() not in COMMON_WORDS:
-            found.append(Identifier(_BOUNDARY_BEFORE + re.escape(word) + _BOUNDARY_AFTER, origin, word.lower()))
+    # names in passing: after a title ("Dr Okafor", "Prof. Lee Ann"), or in DICOM form (Doe^Jane)
+    for m in re.finditer(_TITLE + r"((?:[A-Z][\w'-]+)(?:\s+[A-Z][\w'-]+)?)", text):
+        found += name_forms(m.group(1).replace(" ", "^"), origin)
+    for name in re.findall(r"[^\W\d_][\w'-]*\^[^\W\d_][\w'^-]*", text):
+        found += name_forms(name, origin)
     for run in re.findall(r"(?<![A-Za-z0-9])[A-Za-z]*\d[\dA-Za-z\-/.]{3,}(?![A-Za-z0-9])", text):
         digits = len(re.findall(r"\d", run))
         if re.fullmatch(r"[\d.]+", run) and run.count(".") == 1:
@@ -327,21 +337,29 @@ def _raster_identifiers(path: Path, where: str) -> list[Identifier]:
 
 
 def path_identifiers(relpath: str, where: str) -> list[Identifier]:
-    """The parts of a relative path that may be a name or an ID: capitalised words (`Smith`,
-    `DOE`) and runs holding digits (`12345678`, `MRN0042`). Lower-case words (`images`, `empty`)
-    are taken for ordinary folder and file words."""
+    """What in a relative path may be a name, an ID or a date: two or more capitalised words of
+    one folder or file name (`Kowalczyk_Agnieszka`, `DOE JANE`), runs of six or more digits or of
+    letters and four or more digits (`12345678`, `MRN0042`), and dates. Single words and
+    lower-case words (`Segmentation`, `images`) are taken for ordinary folder and file words."""
     found: list[Identifier] = []
     pure = PurePosixPath(relpath)
     origin = f"file or folder name of {where}"
     for component in [*pure.parent.parts, pure.stem.removesuffix(".nii")]:
-        if re.search(r"[A-Z\d]", component):
-            found += [i for i in [_word(component, origin)] if i]
-        for part in re.split(r"[_\-\s.^,()\[\]]+", component):
-            if re.fullmatch(r"[^\W\d_]{2,}", part):
-                if part[0].isupper() and part.lower() not in COMMON_WORDS:
-                    found.append(Identifier(_BOUNDARY_BEFORE + re.escape(part) + _BOUNDARY_AFTER, origin, part.lower()))
-            elif len(re.findall(r"\d", part)) >= 4:
+        parts = re.split(r"[_\-\s.^,()\[\]]+", component)
+        named = [
+            p for p in parts if re.fullmatch(r"[^\W\d_]{2,}", p) and p[0].isupper() and p.lower() not in COMMON_WORDS
+        ]
+        if len(named) >= 2:
+            found += name_forms("^".join(named), origin)
+        for part in parts:
+            digits = len(re.findall(r"\d", part))
+            if (digits >= 6 or (digits >= 4 and re.search(r"[A-Za-z]", part))) and len(set(part)) > 1:
                 found += _id_forms(part, origin)
+        for y, mo, d in re.findall(r"(?<!\d)(\d{4})[-.](\d{2})[-.](\d{2})(?!\d)", component):
+            found += date_forms(f"{y}{mo}{d}", origin)
+        for a, b, y in re.findall(r"(?<!\d)(\d{1,2})[-.](\d{1,2})[-.](\d{4})(?!\d)", component):
+            pattern = rf"0?{int(a)}[-/.]0?{int(b)}[-/.]{y}"
+            found.append(Identifier(_BOUNDARY_BEFORE + pattern + _BOUNDARY_AFTER, origin, y))
     return found
 
 
@@ -399,7 +417,10 @@ def metadata_identifiers(metadata: dict[str, str], where: str) -> list[Identifie
 
 def item_identifiers(item: Any) -> list[Identifier]:
     """Everything of `item` that must not be written: its files' identifiers, metadata and, when
-    its paths are not public, their parts. A public source's own keys (in its paths) are exempt."""
+    its paths are not public, their parts. A public source's own keys (in its paths) are exempt.
+    Sources the toolkit generated (built-in samples) hold no patient: nothing to collect."""
+    if getattr(item, "synthetic", False):
+        return []
     names = [item.shown_name(i) for i in range(len(item.files))]
     found = identifiers_of_files([item.path(i) for i in range(len(item.files))], names)
     found += metadata_identifiers(item.metadata, names[0] if names else item.key)

@@ -67,7 +67,11 @@ def uncontrolled(example: Any, item: Any) -> str | None:
         value = getattr(example, name, "")
         if value and not is_controlled(value):
             return f"the {name} value is not in the vocabulary"
-    copied = {str(v).strip().casefold(): k for k, v in item.metadata.items() if str(v).strip()}
+    copied = {
+        str(v).strip().casefold(): k
+        for k, v in item.metadata.items()
+        if str(v).strip() and (k.lower() in CONTROLLED_COLUMNS or _identifying(k))
+    }
     from .privacy import strings_in
 
     for text in [*strings_in(example.label), *example.question.choices]:
@@ -75,6 +79,12 @@ def uncontrolled(example: Any, item: Any) -> str | None:
         if column is not None and not is_controlled(text) and not _number(text):
             return f"a value of the metadata column {column} is copied out of the vocabulary"
     return None
+
+
+def _identifying(column: str) -> bool:
+    from .privacy import _IDENTIFYING_COLUMN
+
+    return bool(_IDENTIFYING_COLUMN.search(column.lower()) or re.search(r"(^|_)id$", column.lower()))
 
 
 def _number(text: str) -> bool:

@@ -35,6 +35,19 @@ def shown(relpath: str) -> str:
     return file_pseudonym(load_key(), relpath)
 
 
+def declare_public(root: Path, modality: str = "unknown", anatomy: str = "unknown") -> Path:
+    """Give a test's local folder a source.toml declaring its names public ids (`public_paths`),
+    for tests that follow rows back to the files they were made from by name."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "source.toml").write_text(
+        f'id = "local-{root.name.lower()}"\npublic_paths = true\nname = "Local folder {root.name}"\n'
+        'license = "unknown"\naccess = "open"\nhomepage = "-"\ncitation = "-"\nhow_to_obtain = "made by a test"\n'
+        f'modality = "{modality}"\nanatomy = "{anatomy}"\n',
+        encoding="utf-8",
+    )
+    return root
+
+
 def run_cli(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
     return result.exit_code, result.output

@@ -207,3 +207,33 @@ def test_only_sources_that_declare_public_ids_keep_their_names() -> None:
     base += 'anatomy = "abdomen"\nhomepage = "-"\ncitation = "-"\n'
     assert not parse_manifest(base, "x.toml").paths_public  # a local source.toml: pseudonymised
     assert parse_manifest("public_paths = true\n" + base, "x.toml").paths_public
+
+
+def test_free_text_names_after_a_title_are_searched_and_ordinary_words_are_not() -> None:
+    from medblink_build.privacy import first_hit, forms_of
+
+    ids = forms_of("LO", "Dr Thistlewood Lung Window", "SeriesDescription of a.dcm")
+    assert first_hit(['{"name": "ct_window"}', "lung window, level -600"], ids) is None
+    hit = first_hit(["reported by thistlewood"], ids)
+    assert hit is not None and hit.attribute == "SeriesDescription"
+
+
+def test_an_identifier_in_build_level_text_stops_the_build(tmp_path: Path) -> None:
+    root = tmp_path / "src"
+    write_radiograph(root / "a.dcm", chest_pa(1, 96), uid_seed="c1", extra={"PatientName": "Wojciechowska^Zofia"})
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    (recipes / "carded.py").write_text(
+        textwrap.dedent("""
+        from medblink_build.recipes.orientation import Orientation
+
+        class Carded(Orientation):
+            name = "carded"
+            description = "Orientation, as Dr Wojciechowska asked."  # reaches the card, not the rows
+    """)
+    )
+    out = tmp_path / "out"
+    code, output = run_cli("recipe", "carded", "--recipes-dir", recipes, "--source", root, "--out", out)
+    assert code != 0
+    assert "PatientName" in output and "build was stopped" in output and "Wojciechowska" not in output
+    assert not out.exists()
