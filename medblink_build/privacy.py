@@ -429,6 +429,7 @@ def item_identifiers(item: Any) -> list[Identifier]:
             found += path_identifiers(rel, name)
         if item.local_key:
             found += path_identifiers(item.local_key, item.key)
+        found += path_identifiers(f"{Path(item.root).resolve().name}/x", item.key)  # the folder's own name
         return found
     return without_exempt(found, [item.source_id, *item.files])
 

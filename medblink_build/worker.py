@@ -89,7 +89,9 @@ def _relative(item: SourceItem, path: str) -> str:
         rel = Path(path).resolve().relative_to(item.root.resolve()).as_posix()
     except ValueError:
         rel = Path(path).name
-    return item.shown_name(item.files.index(rel)) if rel in item.files else rel
+    if rel in item.files:
+        return item.shown_name(item.files.index(rel))
+    return "an input file" if item.shown else rel  # not one of the item's: no pseudonym to give
 
 
 def _gated(job: Job, item: SourceItem, result: Example | Skipped) -> Example | Skipped | Failed:
@@ -102,6 +104,8 @@ def _gated(job: Job, item: SourceItem, result: Example | Skipped) -> Example | S
     from .vocabulary import uncontrolled
 
     pairs = replacements(item.files, item.shown, item.local_key, item.key) if item.shown else []
+    if item.shown:  # an absolute path would name the user's folder
+        pairs = [(str(item.root.resolve()), "<source root>"), (str(item.root), "<source root>"), *pairs]
     task = None
     if isinstance(result, Skipped):
         result = Skipped(result.key, result.reason, redact(result.detail, pairs), result.task)

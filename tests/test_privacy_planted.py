@@ -165,8 +165,8 @@ LEAKY = textwrap.dedent('''
     from medblink_build.recipe import Recipe, TaskInfo
     from medblink_build.encode import png_bytes
 
-    class Leaky(Recipe):
-        name = "leaky"
+    class Careless(Recipe):
+        name = "careless"
         version = "1.0.0"
         tasks = (TaskInfo("leaky_task", "X-ray", "chest", "test", "Is there an image?"),)
 
@@ -217,7 +217,7 @@ def test_planted_identifiers_reach_no_output_byte_and_clean_items_build(
 ) -> None:
     recipes = tmp_path / "recipes"
     recipes.mkdir()
-    (recipes / "leaky.py").write_text(LEAKY)
+    (recipes / "careless_recipe.py").write_text(LEAKY)
 
     honest = tmp_path / "honest"
     code, output = run_cli("recipe", "orientation", "--source", planted_source, "--out", honest)
@@ -228,7 +228,7 @@ def test_planted_identifiers_reach_no_output_byte_and_clean_items_build(
 
     careless = tmp_path / "careless"
     code, output = run_cli(
-        "recipe", "leaky", "--recipes-dir", recipes, "--source", planted_source, "--source", burned_source,
+        "recipe", "careless", "--recipes-dir", recipes, "--source", planted_source, "--source", burned_source,
         "--out", careless,
     )  # fmt: skip
     assert code == 0, output
@@ -256,9 +256,9 @@ def test_planted_identifiers_reach_no_output_byte_and_clean_items_build(
 def test_the_clean_real_images_are_the_ones_built(burned_source: Path, tmp_path: Path) -> None:
     recipes = tmp_path / "recipes"
     recipes.mkdir()
-    (recipes / "leaky.py").write_text(LEAKY)
+    (recipes / "careless_recipe.py").write_text(LEAKY)
     out = tmp_path / "out"
-    code, output = run_cli("recipe", "leaky", "--recipes-dir", recipes, "--source", burned_source, "--out", out)
+    code, output = run_cli("recipe", "careless", "--recipes-dir", recipes, "--source", burned_source, "--out", out)
     assert code == 0, output
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["configs"]["leaky_task"]["rows"] == 2
@@ -290,12 +290,12 @@ def test_without_tesseract_an_image_that_needs_reading_stops_the_build(
 
     recipes = tmp_path / "recipes"
     recipes.mkdir()
-    (recipes / "leaky.py").write_text(LEAKY)
+    (recipes / "careless_recipe.py").write_text(LEAKY)
     ocr._tesseract.cache_clear()
     monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", str(tmp_path / "no-tesseract"))
     try:
         code, output = run_cli(
-            "recipe", "leaky", "--recipes-dir", recipes, "--source", burned_source, "--out", tmp_path / "out",
+            "recipe", "careless", "--recipes-dir", recipes, "--source", burned_source, "--out", tmp_path / "out",
             "--executor", "serial",
         )  # fmt: skip
     finally:
