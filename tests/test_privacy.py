@@ -237,3 +237,20 @@ def test_an_identifier_in_build_level_text_stops_the_build(tmp_path: Path) -> No
     assert code != 0
     assert "PatientName" in output and "build was stopped" in output and "Wojciechowska" not in output
     assert not out.exists()
+
+
+def test_the_pseudonym_key_is_created_private_and_gives_stable_names(tmp_path: Path) -> None:
+    import stat
+
+    from medblink_build.errors import MedblinkError
+    from medblink_build.pseudonym import file_pseudonym, load_key
+
+    path = tmp_path / "cfg" / "pseudonym.key"
+    key = load_key(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and load_key(path) == key
+    name = file_pseudonym(key, "Doe_Jane/0001.dcm")
+    assert name == file_pseudonym(key, "Doe_Jane/0001.dcm") and name.endswith(".dcm") and "Doe" not in name
+    assert name != file_pseudonym(load_key(tmp_path / "other.key"), "Doe_Jane/0001.dcm")
+    (tmp_path / "bad.key").write_text("not hex")
+    with pytest.raises(MedblinkError, match="not hex"):
+        load_key(tmp_path / "bad.key")
