@@ -254,3 +254,35 @@ def test_the_pseudonym_key_is_created_private_and_gives_stable_names(tmp_path: P
     (tmp_path / "bad.key").write_text("not hex")
     with pytest.raises(MedblinkError, match="not hex"):
         load_key(tmp_path / "bad.key")
+
+
+def test_png_text_chunks_tiff_descriptions_and_nested_private_values_are_collected(tmp_path: Path) -> None:
+    import pydicom
+    from PIL import Image, PngImagePlugin
+    from pydicom.dataset import Dataset
+
+    from medblink_build.privacy import first_hit, identifiers_of_files
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Patient Name", "Roe^Richardine")
+    info.add_itxt("Comment", "MRN: PX-99887766 seen by Dr Okafor", lang="en")
+    Image.new("L", (8, 8)).save(tmp_path / "a.png", pnginfo=info)
+    Image.new("L", (8, 8)).save(tmp_path / "b.tif", tiffinfo={270: "PatientBirthDate=19230405"})
+    dcm = write_radiograph(tmp_path / "c.dcm", chest_pa(1, 64), uid_seed="n1")
+    ds = pydicom.dcmread(dcm)
+    ds.private_block(0x0011, "ACME 1.0", create=True).add_new(0x01, "LO", "Quillfeather Ward")
+    inner = Dataset()
+    inner.PatientName = "Zebedee^Ottoline"
+    ds.OtherPatientIDsSequence = [inner]
+    ds.save_as(dcm)
+    ids = identifiers_of_files([tmp_path / "a.png", tmp_path / "b.tif", dcm])
+    for leak, where in [
+        ("richardine", "PNG text chunk"),
+        ("99887766", "PNG text chunk"),
+        ("okafor", "PNG text chunk"),
+        ("born 05.04.1923", "TIFF tag"),
+        ("Quillfeather Ward", "private tag (0011,1001)"),
+        ("Ottoline", "PatientName"),
+    ]:
+        hit = first_hit([leak], ids)
+        assert hit is not None and where in hit.origin, (leak, hit)
