@@ -61,9 +61,9 @@ def _all_output_text(out: Path) -> str:
                     if key == "images":
                         parts.extend(img["path"] for img in value)
                     else:
-                        parts.append(json.dumps(value))
+                        parts.append(json.dumps(value, ensure_ascii=False))
         elif path.is_file():
-            parts.append(path.read_text(encoding="utf-8"))
+            parts.append(path.read_bytes().decode("utf-8", errors="replace"))
     return "\n".join(parts)
 
 

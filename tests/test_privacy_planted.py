@@ -15,7 +15,6 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 import pydicom
 import pytest
 from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
@@ -25,6 +24,7 @@ from medblink_build.readers import read_image
 from medblink_build.sources.dicom_writer import write_radiograph
 from medblink_build.sources.phantoms import chest_pa
 from tests.conftest import run_cli
+from tests.test_privacy import _all_output_text
 
 DATA = Path(__file__).parent / "data" / "privacy"
 
@@ -194,20 +194,6 @@ LEAKY = textwrap.dedent('''
 ''')
 
 
-def _output_words(out: Path) -> str:
-    """Every output byte as text: file names, decoded parquet strings, every other file."""
-    parts = []
-    for path in sorted(out.rglob("*")):
-        parts.append(path.relative_to(out).as_posix())
-        if path.suffix == ".parquet":
-            for row in pq.read_table(path).to_pylist():
-                row = {k: v for k, v in row.items() if k != "images"} | {"paths": [i["path"] for i in row["images"]]}
-                parts.append(json.dumps(row, ensure_ascii=False))
-        elif path.is_file():
-            parts.append(path.read_bytes().decode("utf-8", errors="replace"))
-    return "\n".join(parts)
-
-
 def _leaked(text: str) -> list[str]:
     return [w for w in _planted_words() if re.search(rf"(?<![A-Za-z0-9]){re.escape(w)}(?![A-Za-z0-9])", text, re.I)]
 
@@ -248,7 +234,7 @@ def test_planted_identifiers_reach_no_output_byte_and_clean_items_build(
         assert not _leaked(detail)
 
     for out in (honest, careless):
-        text = _output_words(out)
+        text = _all_output_text(out)  # file names, decoded parquet strings, every file
         assert "imaging_orientation" in text or "leaky_task" in text  # the scan did read the rows
         assert _leaked(text) == [], out
 

@@ -138,25 +138,18 @@ class FolderSource:
                 metadata["label_map"] = json.dumps({str(k): v for k, v in sorted(self.manifest.label_map.items())})
             for table, rows in tables:
                 metadata.update({k: v for k, v in rows.get(lookup[table.match], {}).items() if v != ""})
-            if key_bytes is None:
-                yield SourceItem(
-                    key=f"{self.id}/{key}",
-                    source_id=self.id,
-                    root=self.root,
-                    files=tuple(files),
-                    metadata=metadata,
-                    synthetic=self.manifest.synthetic or self.manifest.access == "generated",
-                )
-            else:  # names may identify: outputs see keyed pseudonyms (pseudonym.py)
-                yield SourceItem(
-                    key=f"{self.id}/{pseudonym(key_bytes, key)}",
-                    source_id=self.id,
-                    root=self.root,
-                    files=tuple(files),
-                    metadata=metadata,
-                    shown=tuple(file_pseudonym(key_bytes, f) for f in files),
-                    local_key=key,
-                )
+            hidden = {}  # names may identify: outputs see keyed pseudonyms (pseudonym.py)
+            if key_bytes is not None:
+                hidden = {"shown": tuple(file_pseudonym(key_bytes, f) for f in files), "local_key": key}
+            yield SourceItem(
+                key=f"{self.id}/{key if key_bytes is None else pseudonym(key_bytes, key)}",
+                source_id=self.id,
+                root=self.root,
+                files=tuple(files),
+                metadata=metadata,
+                synthetic=self.manifest.synthetic or self.manifest.access == "generated",
+                **hidden,  # type: ignore[arg-type]
+            )
 
     def _grouped(self, candidates: list[str]) -> Iterator[tuple[str, list[str]]]:
         kind = self.manifest.item
