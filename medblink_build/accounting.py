@@ -12,7 +12,7 @@ build therefore has two entries, each accounting for all its files.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 IN_ROWS, SKIPPED, FILTERED = "in_rows", "skipped", "filtered"
@@ -24,9 +24,16 @@ _DISCOVERY_RANK = 3
 class SourceAccount:
     """The fate of each file of one source in one recipe's run."""
 
-    def __init__(self, source_id: str, recipe: str, inventory: dict[str, str | None]) -> None:
+    def __init__(
+        self,
+        source_id: str,
+        recipe: str,
+        inventory: dict[str, str | None],
+        shown: Callable[[str], str] = str,
+    ) -> None:
         self.source_id = source_id
         self.recipe = recipe
+        self.shown = shown  # how outputs name a file: its path, or its pseudonym for non-public sources
         self._fate: dict[str, tuple[int, str, str]] = {}  # rel -> (rank, kind, reason)
         for rel, reason in inventory.items():
             # Candidates no item claims stay "unaccounted": a bug the tests look for, never silent.
@@ -51,13 +58,13 @@ class SourceAccount:
         filtered: dict[str, list[str]] = {}
         for rel, (_rank, kind, reason) in sorted(self._fate.items()):
             if kind == FILTERED:
-                filtered.setdefault(reason, []).append(rel)
+                filtered.setdefault(reason, []).append(self.shown(rel))
         return {
             "source": self.source_id,
             "recipe": self.recipe,
             **self.counts(),
             "filtered_by_reason": {reason: len(paths) for reason, paths in sorted(filtered.items())},
-            "filtered_paths": dict(sorted(filtered.items())),
+            "filtered_paths": {reason: sorted(paths) for reason, paths in sorted(filtered.items())},
         }
 
 

@@ -316,14 +316,33 @@ def verify_command(out: Path, against: Path | None) -> None:
 @main.command("explain")
 @click.argument("out", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("row_id")
-def explain_command(out: Path, row_id: str) -> None:
+@click.option("--source", "source", default=None, help="The local copy the row was built from: map pseudonyms back.")
+@click.option(
+    "--key",
+    "key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The pseudonym key file the build used (default: $MEDBLINK_BUILD_PSEUDONYM_KEY or the configured one).",
+)
+def explain_command(out: Path, row_id: str, source: str | None, key: Path | None) -> None:
     """Print where row ROW_ID of OUT came from: files, license, transforms, label derivation."""
+    import os
+
+    from .pseudonym import KEY_ENV
     from .release.explain import explain
 
+    before = os.environ.get(KEY_ENV)
+    if key is not None:
+        os.environ[KEY_ENV] = str(key)
     try:
-        click.echo(explain(out, row_id))
+        click.echo(explain(out, row_id, source))
     except MedblinkError as exc:
         raise _fail(exc) from exc
+    finally:
+        if before is None:
+            os.environ.pop(KEY_ENV, None)
+        else:
+            os.environ[KEY_ENV] = before
 
 
 def _next_steps(out: Path, counts: dict[str, int]) -> None:

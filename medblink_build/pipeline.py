@@ -27,6 +27,7 @@ from .faults import crash_point
 from .model import Skipped, SourceItem
 from .output.dataset import DatasetWriter
 from .output.folder import StagedOutput
+from .privacy import check_output, item_identifiers
 from .recipe import Recipe
 from .registry import RecipeRef
 from .result_cache import work_folder
@@ -110,10 +111,14 @@ def run_build(
             staging, options.seed, sample=sample, max_shard_bytes=options.max_shard_bytes, release=release
         )
         cache = str(work_folder(out) / "results") if options.resume else None
+        seen: list[SourceItem] = []
         for run in runs:
-            _run_one(run, writer, options, Path(scratch), progress, cache)
+            _run_one(run, writer, options, Path(scratch), progress, cache, seen)
         crash_point("before-finish")
         manifest = writer.finish()
+        # The value gate's second pass: no identifier of any item that took part, anywhere in the
+        # folder (rows, card, manifest, croissant); a hit here stops the build before the swap.
+        check_output(staging, [i for item in seen for i in item_identifiers(item)])
     if options.resume:  # finished: nothing is left to resume, so the kept results go
         shutil.rmtree(work_folder(out), ignore_errors=True)
     return BuildSummary(
@@ -134,6 +139,7 @@ def _run_one(
     scratch: Path,
     progress: Callable[[int | None], Any] | None,
     cache: str | None,
+    seen: list[SourceItem],
 ) -> None:
     recipe = recipe_instance(run.ref)
     sources = list(run.sources)
@@ -144,7 +150,7 @@ def _run_one(
         sources = [materialize_sample(sid, scratch) for sid in recipe.sample_sources]
     manifests = {s.id: s.manifest for s in sources}
     accounts: dict[str, SourceAccount] = {}  # filled per source by _screened
-    items = _ordered(_screened(recipe, sources, writer, accounts), recipe.name, options.seed)
+    items = _ordered(_screened(recipe, sources, writer, accounts, options.strict), recipe.name, options.seed)
     pinned = _apply_selection(items, run.selection)
     kept = {item.key for item in pinned}
     for item in items:
@@ -191,6 +197,7 @@ def _run_one(
                 raise BuildFailed(result.message, result.detail)
             if task_hint is not None and full(task_hint):
                 continue  # built ahead by a worker, but its task filled meanwhile: as if never built
+            seen.append(items[index])
             if isinstance(result, Skipped):
                 writer.skip(result)
                 accounts[item.source_id].mark(item.files, SKIPPED)
@@ -223,7 +230,11 @@ def _run_one(
 
 
 def _screened(
-    recipe: Recipe, sources: Sequence[FolderSource], writer: DatasetWriter, accounts: dict[str, SourceAccount]
+    recipe: Recipe,
+    sources: Sequence[FolderSource],
+    writer: DatasetWriter,
+    accounts: dict[str, SourceAccount],
+    strict: bool = False,
 ) -> Iterator[SourceItem]:
     """The items the recipe will try, each source scanned once; every other file is recorded.
 
@@ -233,19 +244,19 @@ def _screened(
     """
     for source in sources:
         scan = source.scan()
-        account = accounts[source.id] = SourceAccount(source.id, recipe.name, scan.inventory)
+        account = accounts[source.id] = SourceAccount(source.id, recipe.name, scan.inventory, source.shown_path)
         for problem in scan.problems:
-            _record_skip(writer, SourceItem(problem.key, source.id, source.root, problem.files), problem)
+            _record_skip(writer, SourceItem(problem.key, source.id, source.root, problem.files), problem, strict)
             account.mark(problem.files, SKIPPED)
         kept: list[SourceItem] = []
         for item in scan.items:
-            verdict = screen(recipe.accepts, item.metadata, item.files[0])
+            verdict = screen(recipe.accepts, item.metadata, item.shown_name(0))
             if verdict is None:
                 kept.append(item)
             elif verdict[0] == "filter":
                 account.mark(item.files, FILTERED, verdict[1])
             else:
-                _record_skip(writer, item, Skipped(item.key, verdict[1], verdict[2]))
+                _record_skip(writer, item, Skipped(item.key, verdict[1], verdict[2]), strict)
                 account.mark(item.files, SKIPPED)
         selected = list(recipe.select(kept))
         chosen = {item.key for item in selected}
@@ -255,9 +266,9 @@ def _screened(
         yield from selected
 
 
-def _record_skip(writer: DatasetWriter, item: SourceItem, skipped: Skipped) -> None:
+def _record_skip(writer: DatasetWriter, item: SourceItem, skipped: Skipped, strict: bool) -> None:
     """Record a skip made outside the workers, after the privacy gate the workers' skips pass."""
-    result = gated_skip(item, skipped)
+    result = gated_skip(item, skipped, strict)
     if isinstance(result, Failed):
         raise BuildFailed(result.message, result.detail)
     writer.skip(result)

@@ -59,7 +59,7 @@ class ItemContext:
         """SkipItem unless what input `index` states (modality, SOP class, species) fits the recipe's
         `accepts` and agrees with the item's metadata. `read_image` and `read_volume` call it; a
         recipe that reads through another reader calls it with what that reader returned."""
-        check_subject(self.accepts, self.item.metadata, subject, self.item.files[index])
+        check_subject(self.accepts, self.item.metadata, subject, self.item.shown_name(index))
 
     def rng(self, task: str) -> np.random.Generator:
         """The generator for this item in `task`, seeded by (seed, task, item key)."""
@@ -82,7 +82,7 @@ class ItemContext:
             data = path.read_bytes()
         except OSError as exc:
             raise ReaderError(path, f"cannot read file: {exc.strerror or exc}") from exc
-        self.inputs.append(InputFile(self.item.source_id, self.item.files[index], sha256_bytes(data)))
+        self.inputs.append(InputFile(self.item.source_id, self.item.shown_name(index), sha256_bytes(data)))
         return path, data
 
     def read_volume(self, index: int | None = None) -> Volume:
@@ -121,7 +121,7 @@ class ItemContext:
             digest = sha256_file(path)
         except OSError as exc:
             raise ReaderError(path, f"cannot read file: {exc.strerror or exc}") from exc
-        self.inputs.append(InputFile(self.item.source_id, self.item.files[index], digest))
+        self.inputs.append(InputFile(self.item.source_id, self.item.shown_name(index), digest))
 
     def read_image(self, index: int = 0, *, frame: int | None = None, burned_in: str = "skip") -> DisplayImage:
         """Read and decode input `index` as a 2-D display image (one read, digest recorded).
@@ -140,7 +140,7 @@ class ItemContext:
         if image.geometry.burned_in_annotation == "YES" and burned_in != "keep":
             from .errors import SkipItem
 
-            raise SkipItem("burned_in_annotation", f"{self.item.files[index]}: BurnedInAnnotation = YES")
+            raise SkipItem("burned_in_annotation", f"{self.item.shown_name(index)}: BurnedInAnnotation = YES")
         self.check_image(image.pixels, index)
         return image
 
@@ -153,7 +153,7 @@ class ItemContext:
         if reason is not None:
             from .errors import SkipItem
 
-            raise SkipItem("degenerate_image", f"{self.item.files[index]}: {reason}")
+            raise SkipItem("degenerate_image", f"{self.item.shown_name(index)}: {reason}")
 
 
 class Recipe:

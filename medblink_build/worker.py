@@ -8,13 +8,12 @@ key and the exception, never a silent skip: a bug must not look like bad data.
 from __future__ import annotations
 
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from .errors import MedblinkError, ReaderError, SkipItem
 from .model import Example, Skipped, SourceItem
-from .privacy import PrivacyError, check_texts, example_texts, identifiers_of_files
 from .recipe import ItemContext, Recipe
 from .registry import RecipeRef
 from .result_cache import ResultCache, item_key
@@ -67,12 +66,12 @@ def _build(job: Job, item: SourceItem) -> Example | Skipped | Failed:
     try:
         example = recipe.build(item, ctx)
     except SkipItem as skip:
-        return _gated(item, Skipped(item.key, skip.reason, skip.detail), [skip.detail])
+        return _gated(job.strict, item, Skipped(item.key, skip.reason, skip.detail))
     except ReaderError as exc:
         if job.strict and not _deliberately_broken(item):
             return Failed(item.key, str(exc))
         detail = f"{_relative(item, exc.path)}: {exc.problem}"
-        return _gated(item, Skipped(item.key, "unreadable", detail), [detail])
+        return _gated(job.strict, item, Skipped(item.key, "unreadable", detail))
     except MedblinkError as exc:
         return Failed(item.key, f"{item.key}: {exc}")
     except Exception as exc:  # a bug in a recipe or reader: fail loudly with where it happened
@@ -80,12 +79,15 @@ def _build(job: Job, item: SourceItem) -> Example | Skipped | Failed:
     if not example.inputs:
         example.inputs = list(ctx.inputs)
     example.source = item.source_id  # the source is the item's, whatever the recipe set
-    return _gated(item, example, example_texts(example))
+    return _gated(job.strict, item, example)
 
 
-def gated_skip(item: SourceItem, skipped: Skipped) -> Skipped | Failed:
+def gated_skip(item: SourceItem, skipped: Skipped, strict: bool = False) -> Skipped | Failed:
     """A skip the build records itself (grouping problem, metadata screen), through the same gate."""
-    return _gated(item, skipped, [skipped.detail])  # type: ignore[return-value]
+    return _gated(strict, item, skipped)  # type: ignore[return-value]
+
+
+
 def _deliberately_broken(item: SourceItem) -> bool:
     """A built-in sample's deliberately unreadable input (named `broken_*`, there to show a recorded
     skip): `--strict` is about the user's files, so it records these as skips too."""
@@ -96,19 +98,58 @@ def _deliberately_broken(item: SourceItem) -> bool:
 
 
 def _relative(item: SourceItem, path: str) -> str:
-    """A path as the source knows it: relative to its root, so a manifest never records where a
-    user keeps their copy (and two machines write the same bytes)."""
+    """A path as outputs name it: relative to the source root (or its pseudonym), so a manifest
+    never records where a user keeps their copy (and two machines write the same bytes)."""
     try:
-        return Path(path).resolve().relative_to(item.root.resolve()).as_posix()
+        rel = Path(path).resolve().relative_to(item.root.resolve()).as_posix()
     except ValueError:
-        return Path(path).name
+        rel = Path(path).name
+    if rel in item.files:
+        return item.shown_name(item.files.index(rel))
+    return "an input file" if item.shown else rel  # not one of the item's: no pseudonym to give
 
 
-def _gated(item: SourceItem, result: Example | Skipped, texts: list[str]) -> Example | Skipped | Failed:
-    """Pass `result` on only if none of the item's DICOM identifiers occurs in its texts."""
-    identifiers = identifiers_of_files(item.path(i) for i in range(len(item.files)))
-    try:
-        check_texts(texts, identifiers, exempt=[item.source_id, *item.files], where=f"item {item.key}")
-    except PrivacyError as exc:
-        return Failed(item.key, str(exc))
+def _gated(strict: bool, item: SourceItem, result: Example | Skipped) -> Example | Skipped | Failed:
+    """Pass `result` on with local names pseudonymised, its values controlled and none of the
+    item's identifiers in its texts; otherwise the item is skipped (`privacy`, naming the
+    attribute, never the value), or with `strict` the build stops."""
+    from .ocr import burned_in_hit, may_carry_text
+    from .privacy import example_texts, first_hit, item_identifiers
+    from .pseudonym import redact, replacements
+    from .vocabulary import uncontrolled
+
+    pairs = replacements(item.files, item.shown, item.local_key, item.key) if item.shown else []
+    if item.shown:  # an absolute path would name the user's folder
+        pairs = [(str(item.root.resolve()), "<source root>"), (str(item.root), "<source root>"), *pairs]
+    task = None
+    if isinstance(result, Skipped):
+        result = Skipped(result.key, result.reason, redact(result.detail, pairs), result.task)
+        texts, task = [result.detail], result.task
+    else:
+        for name in ("label", "details", "transforms", "derivation"):
+            setattr(result, name, redact(getattr(result, name), pairs))
+        result.question = replace(
+            result.question, text=redact(result.question.text, pairs), choices=redact(result.question.choices, pairs)
+        )
+        texts, task = example_texts(result), result.task
+        problem = uncontrolled(result, item)
+        if problem is not None:
+            return _refused(strict, item, "not_in_vocabulary", problem, task)
+    identifiers = item_identifiers(item)
+    hit = first_hit(texts, identifiers)
+    if hit is not None:
+        return _refused(strict, item, "privacy", f"the {hit.origin} would have been written to the output", task)
+    if isinstance(result, Example) and result.images and may_carry_text(item, result.modality):
+        try:
+            burned = burned_in_hit(result.images, identifiers)
+        except MedblinkError as exc:  # no tesseract, or it hung: never a silent pass
+            return Failed(item.key, f"item {item.key}: {exc}")
+        if burned is not None:
+            return _refused(strict, item, "burned_in_text", burned, task)
     return result
+
+
+def _refused(strict: bool, item: SourceItem, reason: str, detail: str, task: str | None) -> Skipped | Failed:
+    if strict:
+        return Failed(item.key, f"item {item.key}: {detail}; the build was stopped (--strict)")
+    return Skipped(item.key, reason, detail, task)

@@ -17,12 +17,35 @@ from medblink_build.sources.sample_xray import write_xray_sample
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_CACHE"] = tempfile.mkdtemp(prefix="medblink-hf-cache-")
+# Pseudonyms of local paths come from a key beside the user's configuration: tests use one of their
+# own, created on first use, never the developer's.
+os.environ["MEDBLINK_BUILD_PSEUDONYM_KEY"] = os.path.join(tempfile.mkdtemp(prefix="medblink-key-"), "pseudonym.key")
 
 
 @pytest.fixture(scope="session")
 def xray_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The built-in sample source at a small size (256 px, 6 DICOMs per anatomy + rasters)."""
     return write_xray_sample(tmp_path_factory.mktemp("xray") / "src", size=256, per_anatomy=6)
+
+
+def shown(relpath: str) -> str:
+    """How outputs name a file of a source whose paths are not public (its keyed pseudonym)."""
+    from medblink_build.pseudonym import file_pseudonym, load_key
+
+    return file_pseudonym(load_key(), relpath)
+
+
+def declare_public(root: Path, modality: str = "unknown", anatomy: str = "unknown") -> Path:
+    """Give a test's local folder a source.toml declaring its names public ids (`public_paths`),
+    for tests that follow rows back to the files they were made from by name."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "source.toml").write_text(
+        f'id = "local-{root.name.lower()}"\npublic_paths = true\nname = "Local folder {root.name}"\n'
+        'license = "unknown"\naccess = "open"\nhomepage = "-"\ncitation = "-"\nhow_to_obtain = "made by a test"\n'
+        f'modality = "{modality}"\nanatomy = "{anatomy}"\n',
+        encoding="utf-8",
+    )
+    return root
 
 
 def run_cli(*args: str) -> tuple[int, str]:

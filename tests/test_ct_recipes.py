@@ -105,7 +105,8 @@ def test_shipped_pydicom_ct_is_labelled_from_its_contrast_agent(tmp_path: Path) 
     src.mkdir()
     shutil.copy(get_testdata_file("CT_small.dcm"), src / "CT_small.dcm")
     (src / "source.toml").write_text(
-        'id = "pydicom-ct"\nname = "pydicom CT_small"\nlicense = "MIT"\naccess = "open"\nhomepage = "x"\n'
+        'id = "pydicom-ct"\n'
+        'public_paths = true\nname = "pydicom CT_small"\nlicense = "MIT"\naccess = "open"\nhomepage = "x"\n'
         'citation = "pydicom"\nhow_to_obtain = "ships with pydicom"\nmodality = "CT"\nanatomy = "unknown"\n'
         '[layout]\nitem = "series"\n'
     )
@@ -296,7 +297,8 @@ def test_phase_labelled_sources_are_asked_the_phase_of_every_series(series_sourc
     src = tmp_path / "phases"
     shutil.copytree(series_source / "series", src / "series")
     (src / "source.toml").write_text(
-        'id = "phased"\nname = "phased"\nlicense = "CC0-1.0"\naccess = "open"\nhomepage = "x"\ncitation = "x"\n'
+        'id = "phased"\n'
+        'public_paths = true\nname = "phased"\nlicense = "CC0-1.0"\naccess = "open"\nhomepage = "x"\ncitation = "x"\n'
         'how_to_obtain = "test"\nmodality = "CT"\nanatomy = "abdomen"\n[layout]\nitem = "series"\n'
         '[defaults]\nphase_labels = "yes"\n'
     )

@@ -20,7 +20,7 @@ from medblink_build.sources.sample_endoscopy import write_endoscopy_sample
 from medblink_build.sources.sample_ultrasound import ProbeSpec, annotate, render_frame
 from medblink_build.sources.us_dicom_writer import RLE_LOSSLESS, write_us_dicom
 from medblink_build.transforms import replay
-from tests.conftest import load_config, run_cli
+from tests.conftest import declare_public, load_config, run_cli
 
 VISUAL = "visual_depth_estimation"
 WAVE = "wave_based_depth_estimation"
@@ -50,6 +50,7 @@ def _c3vd(depth_mm: np.ndarray) -> np.ndarray:
 
 
 SOURCE_TOML = """id = "test-plane"
+public_paths = true
 name = "tilted planes"
 license = "CC0-1.0"
 access = "open"
@@ -246,7 +247,7 @@ def us_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
         extra={"NumberOfFrames": 0},
     )
     Image.fromarray(annotate(np.zeros((360, 480), np.uint8), LINEAR, "FROZEN")).save(root / "blank.png")
-    return root
+    return declare_public(root, "ultrasound")  # the tests follow rows back to these files by name
 
 
 @pytest.fixture(scope="module")
@@ -335,6 +336,7 @@ def test_wave_depth_on_pydicoms_shipped_ultrasound(tmp_path: Path) -> None:
     names = ["examples_palette.dcm", "examples_jpeg2k.dcm", "examples_ybr_color.dcm", "ExplVR_BigEnd.dcm"]
     for name in names:
         shutil.copy(get_testdata_file(name), src / name)
+    declare_public(src, "ultrasound")
     out = _build("wave-depth", str(src), tmp_path / "out")
     rows = {json.loads(r["provenance"])["inputs"][0]["path"]: r for r in _rows(out, WAVE)}
     skips = _skips(out)

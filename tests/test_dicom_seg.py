@@ -137,6 +137,7 @@ def test_pixel_spacing_other_than_the_reference_is_an_error(case: dict) -> None:
 # --------------------------------------------------------------------------- relative position end to end
 
 SOURCE_TOML = """id = "hcc-tace-seg-rp"
+public_paths = true
 name = "HCC-TACE-Seg, one item per DICOM-SEG"
 license = "unknown"
 access = "open"

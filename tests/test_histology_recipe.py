@@ -44,6 +44,7 @@ GLASS_ROWS = 96  # level-0 rows of bare glass (unannotated) at the top of each t
 
 SOURCE_TOML = """
 id = "hs-test"
+public_paths = true
 name = "histology test source"
 license = "CC0-1.0"
 access = "open"

@@ -157,7 +157,7 @@ def test_nbia_seg_folders_feed_relative_position_through_the_documented_source_t
     described = builtin_manifests()["hcc-tace-seg"].layout
     assert 'include = ["*Segmentation*/*.dcm"]' in described and 'companions = ["../*/*.dcm"]' in described
     (root / "source.toml").write_text(
-        'id = "hcc-tace-seg-segmentations"\nname = "HCC-TACE-Seg, one item per DICOM-SEG"\n'
+        'id = "hcc-tace-seg-segmentations"\npublic_paths = true\nname = "HCC-TACE-Seg, one item per DICOM-SEG"\n'
         'homepage = "https://doi.org/10.7937/TCIA.5FNA-0924"\nlicense = "unknown"\naccess = "open"\n'
         'how_to_obtain = "As hcc-tace-seg."\ncitation = "As hcc-tace-seg."\nmodality = "CT"\nanatomy = "liver"\n\n'
         '[layout]\nitem = "folder"\ninclude = ["*Segmentation*/*.dcm"]\ncompanions = ["../*/*.dcm"]\n',

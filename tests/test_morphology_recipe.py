@@ -181,7 +181,8 @@ def _cells(root: Path, data: bytes | None = None) -> Path:
     }
     (root / "annotations.json").write_bytes(data if data is not None else json.dumps(doc).encode())
     (root / "source.toml").write_text(
-        'id = "cells"\nname = "cells"\nlicense = "CC0-1.0"\naccess = "open"\nhomepage = "x"\ncitation = "x"\n'
+        'id = "cells"\n'
+        'public_paths = true\nname = "cells"\nlicense = "CC0-1.0"\naccess = "open"\nhomepage = "x"\ncitation = "x"\n'
         'how_to_obtain = "made by a test"\nmodality = "histology"\nanatomy = "skin"\n'
         '[layout]\ninclude = ["*.png"]\ncompanions = ["*.json"]\n'
         '[defaults]\ncount_category = "cell"\ncount_noun = "cells"\nmodality = "histology"\nanatomy = "skin"\n',

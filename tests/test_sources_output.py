@@ -37,7 +37,11 @@ def test_folder_finds_images_recursively_with_metadata(folder: Path) -> None:
     assert sorted(items) == ["a/b/x.png", "noext", "top.PNG"]  # DICOM found by content, txt/hidden not
     assert items["a/b/x.png"].metadata == {"anatomy": "chest", "view": "PA"}
     assert items["top.PNG"].metadata == {"anatomy": "pelvis"}  # empty cells are not values
-    assert items["a/b/x.png"].key == f"{source.id}/a/b/x.png"
+    # a generic folder's names may identify: the key is a keyed pseudonym of the relative path
+    from medblink_build.pseudonym import load_key, pseudonym
+
+    assert items["a/b/x.png"].key == f"{source.id}/{pseudonym(load_key(), 'a/b/x.png')}"
+    assert items["a/b/x.png"].local_key == "a/b/x.png" and items["a/b/x.png"].shown_name().endswith(".png")
     assert source.manifest.license == "unknown"
 
 
@@ -121,10 +125,10 @@ def test_companions_match_by_number_whatever_the_padding(tmp_path: Path) -> None
         (seq / f"{n:04d}_depth.tiff").write_bytes(b"x")
     (seq / "0120_depth.tiff").write_bytes(b"x")  # 120 must not match 12
     (tmp_path / "src" / "source.toml").write_text(_manifest_text("file", '"*_color.png"', '"*{number}_depth.tiff"'))
-    items = {i.key: i.files for i in resolve_source(str(tmp_path / "src")).items()}
+    items = {i.local_key: i.files for i in resolve_source(str(tmp_path / "src")).items()}
     assert items == {
-        "t/seq1/12_color.png": ("seq1/12_color.png", "seq1/0012_depth.tiff"),
-        "t/seq1/1_color.png": ("seq1/1_color.png", "seq1/0001_depth.tiff"),
+        "seq1/12_color.png": ("seq1/12_color.png", "seq1/0012_depth.tiff"),
+        "seq1/1_color.png": ("seq1/1_color.png", "seq1/0001_depth.tiff"),
     }
 
 

@@ -24,7 +24,7 @@ from medblink_build.readers import looks_like_dicom, read_image
 from medblink_build.sources.resolve import resolve_source
 from medblink_build.subject import Accepts, check_subject, screen
 
-from .conftest import run_cli
+from .conftest import declare_public, run_cli
 
 DATA = Path(__file__).parent / "data" / "acct"
 RADIOGRAPH = DATA / "RG1_J2KI.dcm"  # real CR, chest PA, PatientOrientation L\F, no species
@@ -51,6 +51,9 @@ def _edited(src: Path | str, dest: Path, **attributes: object) -> Path:
 
 
 def _build(recipe: str, src: Path, out: Path, *extra: str) -> tuple[dict, str]:  # type: ignore[type-arg]
+    """Build from a local folder whose file names the tests follow (declared public, so not pseudonymised)."""
+    if not (src / "source.toml").exists():
+        declare_public(src)
     code, output = run_cli("recipe", recipe, "--source", src, "--out", out, "--workers", "1", *extra)
     assert code == 0, output
     return json.loads((out / "manifest.json").read_text()), output
@@ -130,8 +133,8 @@ def test_metadata_of_another_modality_is_a_recorded_filter(tmp_path: Path) -> No
     manifest, output = _build("enhancement", src, tmp_path / "out")
     (entry,) = manifest["accounting"]
     assert entry["filtered_paths"]["not_this_recipe_modality"] == ["mr.dcm"]
-    assert entry["filtered_paths"]["metadata_table"] == ["labels.csv"]
-    assert "files: 2 = 0 in rows / 0 skipped / 2 filtered" in output
+    assert entry["filtered_paths"]["metadata_table"] == ["labels.csv", "source.toml"]  # source.toml: _build's
+    assert "files: 3 = 0 in rows / 0 skipped / 3 filtered" in output
 
 
 @pytest.mark.parametrize(
@@ -229,7 +232,7 @@ def test_dicom_is_found_by_content_whatever_its_name(tmp_path: Path) -> None:
     manifest, _ = _build("enhancement", src, tmp_path / "out")
     assert manifest["configs"]["image_enhancement_detection"]["rows"] == 3
     (entry,) = manifest["accounting"]
-    assert (entry["files"], entry["in_rows"]) == (3, 3)
+    assert (entry["files"], entry["in_rows"]) == (4, 3)  # and the source.toml _build declares the names public in
 
 
 def test_series_grouping_problems_are_recorded_skips(tmp_path: Path) -> None:
@@ -242,7 +245,7 @@ def test_series_grouping_problems_are_recorded_skips(tmp_path: Path) -> None:
     (src / "d" / "broken.dcm").write_bytes(b"\x00" * 64)  # truncated export (written by this test)
     (src / "notes.txt").write_text("exported from PACS\n")
     (src / "source.toml").write_text(
-        'id = "anon-ct"\nname = "Anonymised CT"\nlicense = "unknown"\naccess = "open"\n'
+        'id = "anon-ct"\npublic_paths = true\nname = "Anonymised CT"\nlicense = "unknown"\naccess = "open"\n'
         'how_to_obtain = "test"\nmodality = "CT"\nanatomy = "abdomen"\ncitation = "none"\nhomepage = "none"\n\n'
         '[layout]\nitem = "series"\ninclude = ["*/*.dcm"]\n'
     )
@@ -312,11 +315,11 @@ def test_every_file_of_a_mixed_real_folder_is_accounted_for(tmp_path: Path) -> N
         manifest, output = _build(recipe, src, tmp_path / f"out-{recipe}")
         (entry,) = manifest["accounting"]
         _assert_accounted(manifest, {entry["source"]: src})
-        assert entry["files"] == 9
-        assert f"files: 9 = {entry['in_rows']} in rows / {entry['skipped']} skipped" in output
+        assert entry["files"] == 10  # with the source.toml _build writes
+        assert f"files: 10 = {entry['in_rows']} in rows / {entry['skipped']} skipped" in output
         assert entry["filtered_by_reason"]["hidden"] == 1
         assert entry["filtered_by_reason"]["not_an_image"] == 3
-    assert entry["filtered_paths"]["metadata_table"] == ["labels.csv"]
+    assert entry["filtered_paths"]["metadata_table"] == ["labels.csv", "source.toml"]
 
 
 def test_limit_reached_items_are_accounted_for(tmp_path: Path, xray_source: Path) -> None:

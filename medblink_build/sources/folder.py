@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath
 from ..errors import SourceError
 from ..manifests import Manifest, MetadataTable, is_glob
 from ..model import Skipped, SourceItem
+from ..pseudonym import file_pseudonym, load_key, pseudonym
 from ..readers import IMAGE_SUFFIXES, looks_like_dicom
 from ..readers.wsi import SLIDE_SUFFIXES
 from ..seeding import stable_hash
@@ -72,6 +73,15 @@ class FolderSource:
     @property
     def id(self) -> str:
         return self.manifest.id
+
+    def shown_path(self, rel: str) -> str:
+        """A file of this source as outputs name it: its relative path when the manifest declares
+        its names public, else its keyed pseudonym (`pseudonym.py`)."""
+        if self.manifest.paths_public:
+            return rel
+        if not hasattr(self, "_key"):
+            self._key = load_key()  # read once per source, not once per file
+        return file_pseudonym(self._key, rel)
 
     def inventory(self) -> dict[str, str | None]:
         """Every file under the root (sorted, relative POSIX path) -> None for a candidate input,
@@ -193,6 +203,7 @@ class FolderSource:
 
     def _items(self, groups: Iterator[tuple[str, list[str]]]) -> Iterator[SourceItem]:
         tables = [pair for t in self.manifest.tables for pair in self._tables(t)]
+        key_bytes = None if self.manifest.paths_public else load_key()
         tables.append((LABELS_TABLE, self._read_table(LABELS_TABLE, required=False)))
         for key, files in groups:
             first = PurePosixPath(files[0])
@@ -207,8 +218,17 @@ class FolderSource:
                 metadata["label_map"] = json.dumps({str(k): v for k, v in sorted(self.manifest.label_map.items())})
             for table, rows in tables:
                 metadata.update({k: v for k, v in rows.get(lookup[table.match], {}).items() if v != ""})
+            hidden = {}  # names may identify: outputs see keyed pseudonyms (pseudonym.py)
+            if key_bytes is not None:
+                hidden = {"shown": tuple(file_pseudonym(key_bytes, f) for f in files), "local_key": key}
             yield SourceItem(
-                key=f"{self.id}/{key}", source_id=self.id, root=self.root, files=tuple(files), metadata=metadata
+                key=f"{self.id}/{key if key_bytes is None else pseudonym(key_bytes, key)}",
+                source_id=self.id,
+                root=self.root,
+                files=tuple(files),
+                metadata=metadata,
+                synthetic=self.manifest.synthetic or self.manifest.access == "generated",
+                **hidden,  # type: ignore[arg-type]
             )
 
     def _grouped(self, candidates: list[str], problems: list[Skipped]) -> Iterator[tuple[str, list[str]]]:
@@ -224,7 +244,8 @@ class FolderSource:
             for path, problem in failed:
                 rel = path.relative_to(self.root).as_posix()
                 reason = next((r for text, r in SERIES_PROBLEMS if text in problem), "unreadable")
-                problems.append(Skipped(f"{self.id}/{rel}", reason, f"{rel}: {problem}", files=(rel,)))
+                shown = self.shown_path(rel)
+                problems.append(Skipped(f"{self.id}/{shown}", reason, f"{shown}: {problem}", files=(rel,)))
             by_folder: dict[str, list[tuple[str, list[str]]]] = {}
             for uid, paths in groups.items():
                 files = sorted(p.relative_to(self.root).as_posix() for p in paths)

@@ -7,7 +7,6 @@ or to a `source.toml` inside it, else treats it as a generic local folder (licen
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from ..errors import SourceError
@@ -18,10 +17,13 @@ LOCAL_MANIFEST = "source.toml"
 
 
 def generic_manifest(root: Path) -> Manifest:
-    slug = re.sub(r"[^a-z0-9]+", "-", root.resolve().name.lower()).strip("-") or "folder"
+    """A folder no manifest describes. Its name may be a patient's: the id is a keyed pseudonym of it."""
+    from ..pseudonym import load_key, pseudonym
+
+    slug = pseudonym(load_key(), f"folder:{root.resolve().name}")[:10]
     return Manifest(
         id=f"local-{slug}",
-        name=f"Local folder {root.resolve().name}",
+        name=f"Local folder {slug}",
         homepage="",
         license="unknown",
         access="open",
