@@ -7,6 +7,7 @@ key and the exception, never a silent skip: a bug must not look like bad data.
 
 from __future__ import annotations
 
+import json
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,7 +81,22 @@ def _build(job: Job, item: SourceItem) -> Example | Skipped | Failed:
     if not example.inputs:
         example.inputs = list(ctx.inputs)
     example.source = item.source_id  # the source is the item's, whatever the recipe set
+    if not _finite_json(example):
+        detail = "a value derived from a file header is NaN or infinite (not valid in JSON output)"
+        return _gated(item, Skipped(item.key, "non_finite_value", detail), [detail])
     return _gated(item, example, example_texts(example))
+
+
+def _finite_json(example: Example) -> bool:
+    """Can the example's label and provenance be written as JSON? A NaN that slipped past the
+    header checks skips this item instead of stopping the whole build in the writer."""
+    try:
+        json.dumps(
+            [example.label, example.details, example.transforms, example.derivation], allow_nan=False, default=str
+        )
+    except ValueError:
+        return False
+    return True
 
 
 def _relative(item: SourceItem, path: str) -> str:

@@ -18,6 +18,7 @@ from ..geometry import GeometryError, parse_patient_orientation
 from ..model import DisplayImage, ImageGeometry
 from .decoding import decode_or_raise
 from .display import to_display_uint8
+from .header_values import check_dicom_floats
 from .limits import MAX_IMAGE_PIXELS
 
 _PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"  # (7FE0,0010) as little-endian group, element
@@ -40,7 +41,11 @@ def read_dicom_header(path: str | Path, data: bytes | None = None, *, pixels: bo
     buf = io.BytesIO(data) if data is not None else None
     target: Any = buf if buf is not None else str(path)
     try:
-        return pydicom.dcmread(target, stop_before_pixels=not pixels)
+        ds = pydicom.dcmread(target, stop_before_pixels=not pixels)
+        check_dicom_floats(ds, path)
+        return ds
+    except ReaderError:
+        raise
     except InvalidDicomError:
         pass
     except Exception as exc:
@@ -59,6 +64,7 @@ def read_dicom_header(path: str | Path, data: bytes | None = None, *, pixels: bo
 
         ds.file_meta = pydicom.dataset.FileMetaDataset()
         ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    check_dicom_floats(ds, path)
     return ds
 
 

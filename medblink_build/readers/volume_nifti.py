@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import ReaderError
 from ..volume import Volume
+from .header_values import header_float
 from .volume_canonical import canonicalise, check_voxel_count
 
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -112,7 +113,10 @@ def read_nifti(path: str | Path) -> Volume:
         source = "pixdim only"
         warnings.append("NIfTI has neither sform nor qform: orientation unknown, axes taken as RAS from pixdim")
     # nibabel moves scl_slope/scl_inter from the header to the data proxy on load
-    slope, inter = float(getattr(img.dataobj, "slope", 1.0)), float(getattr(img.dataobj, "inter", 0.0))
+    slope = header_float(getattr(img.dataobj, "slope", 1.0), path, "scl_slope")
+    inter = header_float(getattr(img.dataobj, "inter", 0.0), path, "scl_inter")
+    for i in range(1, min(len(shape), 3) + 1):
+        header_float(header["pixdim"][i], path, f"pixdim[{i}]")
     meta: dict[str, Any] = {
         "format": f"NIfTI-{version}",
         "affine_source": source,
@@ -120,6 +124,8 @@ def read_nifti(path: str | Path) -> Volume:
         "scaling": None if (slope, inter) == (1.0, 0.0) else {"slope": slope, "inter": inter},
     }
     affine_lps = _RAS_TO_LPS @ np.asarray(img.affine, dtype=np.float64)
+    if not np.isfinite(affine_lps).all():
+        raise ReaderError(path, f"header affine ({source}) holds NaN or infinite values")
     return canonicalise(arr.transpose(2, 1, 0), affine_lps, meta, warnings, path=path)
 
 
