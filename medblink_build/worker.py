@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import MedblinkError, ReaderError, SkipItem
+from .errors import MedblinkError, ReaderError, SkipItem, clean_message
 from .model import Example, Skipped, SourceItem
 from .privacy import PrivacyError, check_texts, example_texts, identifiers_of_files
 from .recipe import ItemContext, Recipe
@@ -68,11 +68,12 @@ def _build(job: Job, item: SourceItem) -> Example | Skipped | Failed:
     try:
         example = recipe.build(item, ctx)
     except SkipItem as skip:
-        return _gated(item, Skipped(item.key, skip.reason, skip.detail), [skip.detail])
+        detail = clean_message(skip.detail, [item.root])
+        return _gated(item, Skipped(item.key, skip.reason, detail), [detail])
     except ReaderError as exc:
         if job.strict:
             return Failed(item.key, str(exc))
-        detail = f"{_relative(item, exc.path)}: {exc.problem}"
+        detail = f"{_relative(item, exc.path)}: {clean_message(exc.problem, [item.root])}"
         return _gated(item, Skipped(item.key, "unreadable", detail), [detail])
     except MedblinkError as exc:
         return Failed(item.key, f"{item.key}: {exc}")

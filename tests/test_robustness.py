@@ -82,3 +82,47 @@ def test_a_nan_that_passes_the_readers_skips_the_item_not_the_build(
     assert code == 0, output
     [skip] = _manifest(tmp_path / "out")["skipped"]["items"]
     assert skip["reason"] == "non_finite_value"
+
+
+# --- 11: deterministic messages --------------------------------------------------------------------
+
+
+def test_library_messages_lose_addresses_and_absolute_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pillow/ITK messages carry object addresses and the absolute paths of the inputs: the
+    manifest of two builds of the same files in different folders must still be the same bytes."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    where_now: list[Path] = []
+
+    def noisy_open(fp, *args, **kwargs):  # type: ignore[no-untyped-def]
+        path = (where_now[-1] / "bad.png").resolve()
+        raise OSError(f"broken data stream when reading image file {io.BytesIO()!r} ({path})")
+
+    manifests = []
+    for where in ("one", "two/deeper"):
+        root = tmp_path / where / "src"
+        where_now.append(root)
+        root.mkdir(parents=True)
+        Image.fromarray(np.full((32, 32), 90, np.uint8)).save(root / "bad.png")
+        (root / "labels.csv").write_text("path,anatomy\nbad.png,chest\n")
+        out = tmp_path / where / "out"
+        monkeypatch.setattr(Image, "open", noisy_open)
+        code, output = run_cli("recipe", "orientation", "--source", root, "--out", out, "--quiet")
+        monkeypatch.undo()
+        assert code == 0, output
+        text = (out / "manifest.json").read_text(encoding="utf-8")
+        assert " at 0x" not in text and str(tmp_path) not in text
+        manifests.append(_manifest(out)["skipped"])
+    assert manifests[0] == manifests[1]
+    assert "<_io.BytesIO>" in manifests[0]["items"][0]["detail"]
+
+
+def test_clean_message_keeps_ordinary_slashes() -> None:
+    from medblink_build.errors import clean_message
+
+    text = "not PNG/JPEG/TIFF, 1/2 read from /data/src/a/b.nrrd (0x55d0a1b2c3d4) and /usr/lib/x.so"
+    assert clean_message(text, ["/data/src"]) == "not PNG/JPEG/TIFF, 1/2 read from a/b.nrrd (0x?) and x.so"
+    assert clean_message("<_io.BytesIO object at 0x7f12ab34cd56>") == "<_io.BytesIO>"
