@@ -53,12 +53,12 @@ def build_one(job: Job, item: SourceItem) -> Example | Skipped | Failed:
     recipe = recipe_instance(job.recipe)
     cache = ResultCache(Path(job.cache))
     key = item_key(item, recipe.name, recipe.version, job.seed, job.params)
-    cached = cache.get(key)
+    cached = cache.get(key, item)
     if cached is not None:
         return cached
     result = _build(job, item)
     if not isinstance(result, Failed):
-        cache.put(key, result)
+        cache.put(key, result, item)
     return result
 
 

@@ -126,3 +126,56 @@ def test_clean_message_keeps_ordinary_slashes() -> None:
     text = "not PNG/JPEG/TIFF, 1/2 read from /data/src/a/b.nrrd (0x55d0a1b2c3d4) and /usr/lib/x.so"
     assert clean_message(text, ["/data/src"]) == "not PNG/JPEG/TIFF, 1/2 read from a/b.nrrd (0x?) and x.so"
     assert clean_message("<_io.BytesIO object at 0x7f12ab34cd56>") == "<_io.BytesIO>"
+
+
+# --- 10: resume keyed on content -------------------------------------------------------------------
+
+
+def test_resume_notices_an_edit_that_keeps_size_and_mtime(tmp_path: Path) -> None:
+    import hashlib
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from medblink_build.faults import ENV
+    from medblink_build.sources.dicom_writer import write_radiograph
+    from medblink_build.sources.phantoms import chest_pa
+
+    root = tmp_path / "src"
+    path = write_radiograph(root / "a.dcm", chest_pa(1, 96), uid_seed="resume")
+    (root / "labels.csv").write_text("path,anatomy,view\na.dcm,chest,PA\n")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "medblink_build.cli", "recipe", "orientation", "--source", str(root)]
+    command += ["--out", str(out), "--quiet"]
+    proc = subprocess.run(command, env={**os.environ, ENV: "before-finish"}, capture_output=True)
+    assert proc.returncode == -signal.SIGKILL and (tmp_path / ".out.work").is_dir()
+
+    stat = path.stat()
+    data = bytearray(path.read_bytes())
+    data[-200:] = bytes(255 - b for b in data[-200:])  # other pixel values, same size
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_size == stat.st_size and path.stat().st_mtime_ns == stat.st_mtime_ns
+
+    proc = subprocess.run(command, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    [recorded] = _manifest(out)["inputs"]
+    assert recorded["sha256"] == hashlib.sha256(bytes(data)).hexdigest()
+
+
+def test_hash_cache_rehashes_an_edit_that_keeps_size_and_mtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+    import os
+
+    from medblink_build.hashing import HashCache
+
+    monkeypatch.setenv("MEDBLINK_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"a" * 64)
+    cache = HashCache()
+    cache.digest(path)
+    stat = path.stat()
+    path.write_bytes(b"b" * 64)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert cache.digest(path) == hashlib.sha256(b"b" * 64).hexdigest()
