@@ -91,6 +91,7 @@ def list_recipes(recipes_dirs: tuple[Path, ...]) -> None:
 @click.option("--strict", is_flag=True, help="Fail on the first unreadable file instead of skipping it.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary (for scripts).")
 @click.option("--no-resume", is_flag=True, help="Rebuild every item instead of reusing results of an interrupted run.")
+@click.option("--allow-empty", is_flag=True, help="Write the output even if no row was built (else an error).")
 @click.option(
     "--param",
     "params",
@@ -111,6 +112,7 @@ def recipe_command(
     strict: bool,
     quiet: bool,
     no_resume: bool,
+    allow_empty: bool,
     params: tuple[str, ...],
     recipes_dirs: tuple[Path, ...],
 ) -> None:
@@ -134,6 +136,7 @@ def recipe_command(
             scheduler=scheduler,
             strict=strict,
             resume=not no_resume,
+            allow_empty=allow_empty,
             params=_parse_params(params),
         )
         summary = run_recipe(ref, bound, out, options, progress=None if quiet else _progress_bar)
@@ -177,6 +180,7 @@ def recipe_command(
 @click.option("--strict", is_flag=True, help="Fail on the first unreadable file instead of skipping it.")
 @click.option("--allow-changed", is_flag=True, help="Build even if a source differs from the files its manifest pins.")
 @click.option("--no-resume", is_flag=True, help="Rebuild every item instead of reusing results of an interrupted run.")
+@click.option("--allow-empty", is_flag=True, help="Write the release even if no row was built (else an error).")
 @click.option("--quiet", "-q", is_flag=True)
 @_RECIPES_DIR
 def build_command(
@@ -188,6 +192,7 @@ def build_command(
     strict: bool,
     allow_changed: bool,
     no_resume: bool,
+    allow_empty: bool,
     quiet: bool,
     recipes_dirs: tuple[Path, ...],
 ) -> None:
@@ -199,7 +204,9 @@ def build_command(
     try:
         definition = load_release(release_spec)
         plan = plan_release(definition, sources_root, version, recipes_dirs, allow_changed)
-        options = BuildOptions(seed=definition.seed, workers=workers, strict=strict, resume=not no_resume)
+        options = BuildOptions(
+            seed=definition.seed, workers=workers, strict=strict, resume=not no_resume, allow_empty=allow_empty
+        )
         summary = run_build(plan.runs, out, options, progress=None if quiet else _progress_bar, release=plan.info)
     except BuildFailed as exc:
         if exc.detail:

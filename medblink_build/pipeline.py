@@ -59,6 +59,7 @@ class BuildOptions:
     params: dict[str, Any] = field(default_factory=dict)
     max_shard_bytes: int | None = None
     resume: bool = True  # reuse finished item results of an interrupted run (work folder beside OUT)
+    allow_empty: bool = False  # write an output with no rows at all (else: an error, previous output kept)
 
 
 def ordered_items(sources: Sequence[FolderSource], recipe_name: str, seed: int, select: Callable) -> list[SourceItem]:  # type: ignore[type-arg]
@@ -113,10 +114,20 @@ def run_build(
         for run in runs:
             _run_one(run, writer, options, Path(scratch), progress, cache)
         crash_point("before-finish")
+        if not options.allow_empty and not any(writer.counts().values()):
+            raise BuildFailed(_empty_message(out, writer.skip_counts()))
         manifest = writer.finish()
     if options.resume:  # finished: nothing is left to resume, so the kept results go
         shutil.rmtree(work_folder(out), ignore_errors=True)
     return BuildSummary(out, writer.counts(), writer.letter_counts(), writer.skip_counts(), sample, manifest)
+
+
+def _empty_message(out: Path, skipped: dict[str, int]) -> str:
+    reasons = ", ".join(f"{reason} {n}" for reason, n in skipped.items()) or "no items found"
+    return (
+        f"no rows were built ({sum(skipped.values())} item(s) skipped: {reasons}); {out} is left as it was "
+        "(--allow-empty writes an output without rows)"
+    )
 
 
 def _run_one(

@@ -179,3 +179,26 @@ def test_hash_cache_rehashes_an_edit_that_keeps_size_and_mtime(tmp_path: Path, m
     path.write_bytes(b"b" * 64)
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert cache.digest(path) == hashlib.sha256(b"b" * 64).hexdigest()
+
+
+# --- 8: a build with no rows -----------------------------------------------------------------------
+
+
+def test_a_build_without_rows_fails_and_keeps_the_previous_output(xray_source: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code, output = run_cli("recipe", "orientation", "--source", xray_source, "--out", out, "--limit", 2, "--quiet")
+    assert code == 0, output
+    before = (out / "manifest.json").read_bytes()
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "broken.dcm").write_bytes(b"DICM but not really")
+    code, output = run_cli("recipe", "orientation", "--source", bad, "--out", out, "--quiet")
+    assert code != 0
+    [line] = output.strip().splitlines()
+    assert "no rows were built" in line and "unreadable 1" in line and "--allow-empty" in line
+    assert (out / "manifest.json").read_bytes() == before
+    assert not list(tmp_path.glob(".out.staging*"))
+
+    code, output = run_cli("recipe", "orientation", "--source", bad, "--out", out, "--quiet", "--allow-empty")
+    assert code == 0, output
+    assert _manifest(out)["skipped"]["by_reason"] == {"unreadable": 1}
