@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MedblinkError
+from .fsnames import open_regular
 
 #: Attributes whose values are identifying (PS3.15 Table E.1-1, the ones that occur in images).
 IDENTIFYING_KEYWORDS: tuple[str, ...] = (
@@ -79,7 +80,7 @@ def identifiers_of_files(paths: Iterable[Path]) -> dict[str, str]:
     found: dict[str, str] = {}
     for path in paths:
         try:
-            with open(path, "rb") as f:
+            with open_regular(path) as f:  # a FIFO named .dcm must not block the gate
                 head = f.read(512)
             if sniff_format(head, path.suffix) != "dicom":
                 continue

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MedblinkError, ReaderError, SkipItem, clean_message
+from .fsnames import display_name
 from .model import Example, Skipped, SourceItem
 from .privacy import PrivacyError, check_texts, example_texts, identifiers_of_files
 from .recipe import ItemContext, Recipe
@@ -104,9 +105,9 @@ def _relative(item: SourceItem, path: str) -> str:
     """A path as the source knows it: relative to its root, so a manifest never records where a
     user keeps their copy (and two machines write the same bytes)."""
     try:
-        return Path(path).resolve().relative_to(item.root.resolve()).as_posix()
+        return display_name(Path(path).resolve().relative_to(item.root.resolve()).as_posix())
     except ValueError:
-        return Path(path).name
+        return display_name(Path(path).name)
 
 
 def _gated(item: SourceItem, result: Example | Skipped, texts: list[str]) -> Example | Skipped | Failed:

@@ -202,3 +202,79 @@ def test_a_build_without_rows_fails_and_keeps_the_previous_output(xray_source: P
     code, output = run_cli("recipe", "orientation", "--source", bad, "--out", out, "--quiet", "--allow-empty")
     assert code == 0, output
     assert _manifest(out)["skipped"]["by_reason"] == {"unreadable": 1}
+
+
+# --- 7: special and odd files ----------------------------------------------------------------------
+
+
+def _xray(root: Path, name: str, seed: int = 1) -> Path:
+    from medblink_build.sources.dicom_writer import write_radiograph
+    from medblink_build.sources.phantoms import chest_pa
+
+    return write_radiograph(root / name, chest_pa(seed, 96), uid_seed=name)
+
+
+@pytest.mark.parametrize("recipe", ["orientation", "enhancement"])
+def test_a_fifo_named_dcm_is_a_recorded_skip_not_a_hang(tmp_path: Path, recipe: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    root = tmp_path / "src"
+    _ct_copy(root, "ok.dcm")
+    os.mkfifo(root / "pipe.dcm")
+    with open(root / "labels.csv", "a") as f:
+        f.write("pipe.dcm,chest,PA\n")
+    command = [sys.executable, "-m", "medblink_build.cli", "recipe", recipe, "--source", str(root)]
+    proc = subprocess.run([*command, "--out", str(tmp_path / "out"), "--quiet"], capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    skips = _manifest(tmp_path / "out")["skipped"]["items"]
+    assert any(s["key"].endswith("pipe.dcm") and "FIFO" in s["detail"] for s in skips), skips
+
+
+def test_non_utf8_file_names_build_and_are_written_as_escapes(tmp_path: Path) -> None:
+    import os
+
+    from medblink_build.seeding import stable_hash
+
+    root = tmp_path / "src"
+    _xray(root, "b.dcm", 2)
+    latin1 = os.fsdecode(b"\xc9t\xe9 thorax.dcm")  # a Latin-1 export: not UTF-8
+    os.rename(_xray(root, "a.dcm"), root / latin1)
+    assert stable_hash("k", latin1) != stable_hash("k", "b.dcm")
+    code, output = run_cli("recipe", "orientation", "--source", root, "--out", tmp_path / "out", "--quiet")
+    assert code == 0, output
+    paths = sorted(i["path"] for i in _manifest(tmp_path / "out")["inputs"])
+    assert paths == ["\\xc9t\\xe9 thorax.dcm", "b.dcm"]
+
+
+def test_labels_csv_that_is_a_folder_or_leaves_the_root_is_one_line_and_never_echoed(tmp_path: Path) -> None:
+    import os
+
+    root = tmp_path / "src"
+    _xray(root, "a.dcm")
+    (root / "labels.csv").mkdir()
+    code, output = run_cli("recipe", "orientation", "--source", root, "--out", tmp_path / "out")
+    assert code != 0 and "labels.csv: is a folder, not a CSV file" in output and "Traceback" not in output
+    assert len(output.strip().splitlines()) == 1
+
+    (root / "labels.csv").rmdir()
+    secret = tmp_path / "secret.csv"
+    secret.write_text("root:x:0:0:SECRET-FIRST-LINE\n")
+    os.symlink(secret, root / "labels.csv")
+    code, output = run_cli("recipe", "orientation", "--source", root, "--out", tmp_path / "out")
+    assert code != 0 and "leads outside the source root" in output
+    assert "SECRET" not in output and len(output.strip().splitlines()) == 1
+
+
+def test_csv_errors_name_the_file_and_the_line(tmp_path: Path) -> None:
+    root = tmp_path / "src"
+    for name in ("a.dcm", "b.dcm", "c.dcm"):
+        _xray(root, name)
+    (root / "labels.csv").write_text('path,anatomy\na.dcm,chest\n"b.dcm,chest\nc.dcm,pelvis\n')
+    code, output = run_cli("recipe", "orientation", "--source", root, "--out", tmp_path / "out")
+    assert code != 0 and "labels.csv: line 3: malformed CSV: unterminated quoted field" in output
+
+    (root / "labels.csv").write_text("path,anatomy\na.dcm,chest\nb.dcm,chest\na.dcm,pelvis\n")
+    code, output = run_cli("recipe", "orientation", "--source", root, "--out", tmp_path / "out")
+    assert code != 0 and "labels.csv: line 4: path 'a.dcm' is also on line 2" in output

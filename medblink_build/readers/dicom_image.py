@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ReaderError
+from ..fsnames import open_regular
 from ..geometry import GeometryError, parse_patient_orientation
 from ..model import DisplayImage, ImageGeometry
 from .decoding import decode_or_raise
@@ -35,11 +36,18 @@ def _text(ds: Any, keyword: str) -> str | None:
 
 def read_dicom_header(path: str | Path, data: bytes | None = None, *, pixels: bool = True) -> Any:
     """Parse a DICOM file (optionally from bytes already read) or raise ReaderError."""
+    try:  # a path is opened as a regular file only: a FIFO named .dcm must not block the build
+        buf: Any = io.BytesIO(data) if data is not None else open_regular(path)
+    except OSError as exc:
+        raise ReaderError(path, f"cannot read file: {exc.strerror or exc}") from exc
+    with buf:
+        return _parse_dicom(buf, path, pixels)
+
+
+def _parse_dicom(target: Any, path: str | Path, pixels: bool) -> Any:
     import pydicom
     from pydicom.errors import InvalidDicomError
 
-    buf = io.BytesIO(data) if data is not None else None
-    target: Any = buf if buf is not None else str(path)
     try:
         ds = pydicom.dcmread(target, stop_before_pixels=not pixels)
         check_dicom_floats(ds, path)
@@ -52,8 +60,7 @@ def read_dicom_header(path: str | Path, data: bytes | None = None, *, pixels: bo
         raise ReaderError(path, f"cannot parse DICOM: {type(exc).__name__}: {exc}") from exc
     # No 128-byte preamble + DICM: accept only if it parses as a dataset with image attributes.
     try:
-        if buf is not None:
-            buf.seek(0)
+        target.seek(0)
         ds = pydicom.dcmread(target, force=True, stop_before_pixels=not pixels)
     except Exception as exc:
         raise ReaderError(path, f"not a DICOM file: {type(exc).__name__}: {exc}") from exc

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import csv
 import fnmatch
+import io
 import json
 import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..errors import SourceError
+from ..fsnames import display_name, file_kind, open_regular
 from ..manifests import Manifest, MetadataTable
 from ..model import SourceItem
 from ..readers import IMAGE_SUFFIXES, sniff_format
@@ -41,6 +44,19 @@ def _safe_relpath(value: str, table: str, line: int) -> str:
     if rel.is_absolute() or ".." in rel.parts or not value.strip():
         raise SourceError(f"{table}: line {line}: path {value!r} is empty or escapes the source root")
     return str(rel)
+
+
+def _check_table_file(root: Path, path: Path) -> None:
+    """A table is read only if it is a regular file inside the root: a labels.csv symlink to
+    /etc/passwd must not be read (and its first line echoed in an error), nor a folder or FIFO."""
+    if not _is_inside(root.resolve(), path):
+        raise SourceError(f"{path}: leads outside the source root (symlink?); refusing to read it")
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot read the table: {exc.strerror or exc}") from exc
+    if not stat.S_ISREG(mode):
+        raise SourceError(f"{path}: is {file_kind(mode)}, not a CSV file")
 
 
 @dataclass
@@ -79,7 +95,7 @@ class FolderSource:
             return True
         if suffix == "":
             try:
-                with open(full, "rb") as f:
+                with open_regular(full) as f:
                     return sniff_format(f.read(132)) == "dicom"
             except OSError:
                 return False
@@ -87,29 +103,45 @@ class FolderSource:
 
     def _read_table(self, table: MetadataTable, required: bool) -> dict[str, dict[str, str]]:
         path = self.root / table.path
-        if not path.exists():
+        if not os.path.lexists(path):
             if required:
                 raise SourceError(f"{path}: metadata table named by {self.manifest.origin} is missing")
             return {}
+        _check_table_file(self.root, path)
         rows: dict[str, dict[str, str]] = {}
+        first_line: dict[str, int] = {}
         try:
-            with open(path, newline="", encoding="utf-8-sig") as f:
-                reader = csv.DictReader(f, delimiter=table.delimiter)
+            with open_regular(path) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as f:
+                # strict: an unterminated quote is an error, not a field swallowing the rest of the file
+                reader = csv.DictReader(f, delimiter=table.delimiter, strict=True)
+                line = 1
                 if reader.fieldnames is None or table.key not in reader.fieldnames:
-                    raise SourceError(f"{path}: no {table.key!r} column (columns: {reader.fieldnames})")
-                for line, row in enumerate(reader, start=2):
+                    columns = ", ".join(repr(c[:40]) for c in (reader.fieldnames or [])[:20])
+                    raise SourceError(f"{path}: no {table.key!r} column (columns: {columns or 'none'})")
+                line = reader.line_num + 1
+                for row in reader:
                     key = row.get(table.key) or ""
                     if table.match == "relpath":
                         key = _safe_relpath(key, str(path), line)
+                    if key in first_line:
+                        raise SourceError(
+                            f"{path}: line {line}: {table.key} {key!r} is also on line {first_line[key]}; "
+                            "one row per file"
+                        )
+                    first_line[key] = line
                     if table.columns:
                         values = {ours: (row.get(theirs) or "").strip() for ours, theirs in table.columns.items()}
                     else:
                         values = {k: (v or "").strip() for k, v in row.items() if k and k != table.key}
                     rows[key] = values
+                    line = reader.line_num + 1
         except UnicodeDecodeError as exc:
-            raise SourceError(f"{path}: not UTF-8 text: {exc}") from exc
+            raise SourceError(f"{path}: not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
         except csv.Error as exc:
-            raise SourceError(f"{path}: malformed CSV: {exc}") from exc
+            problem = "unterminated quoted field (runs to the end of the file)" if "end of data" in str(exc) else exc
+            raise SourceError(f"{path}: line {line}: malformed CSV: {problem}") from exc
+        except OSError as exc:
+            raise SourceError(f"{path}: cannot read the table: {exc.strerror or exc}") from exc
         return rows
 
     def items(self) -> Iterator[SourceItem]:
@@ -137,7 +169,11 @@ class FolderSource:
             for table, rows in tables:
                 metadata.update({k: v for k, v in rows.get(lookup[table.match], {}).items() if v != ""})
             yield SourceItem(
-                key=f"{self.id}/{key}", source_id=self.id, root=self.root, files=tuple(files), metadata=metadata
+                key=f"{self.id}/{display_name(key)}",
+                source_id=self.id,
+                root=self.root,
+                files=tuple(files),
+                metadata=metadata,
             )
 
     def _grouped(self, candidates: list[str]) -> Iterator[tuple[str, list[str]]]:
