@@ -278,3 +278,58 @@ def test_csv_errors_name_the_file_and_the_line(tmp_path: Path) -> None:
     (root / "labels.csv").write_text("path,anatomy\na.dcm,chest\nb.dcm,chest\na.dcm,pelvis\n")
     code, output = run_cli("recipe", "orientation", "--source", root, "--out", tmp_path / "out")
     assert code != 0 and "labels.csv: line 4: path 'a.dcm' is also on line 2" in output
+
+
+# --- 5: bounded output images ----------------------------------------------------------------------
+
+
+def test_a_lying_pixel_spacing_is_skipped_before_the_resize_allocates(tmp_path: Path) -> None:
+    root = tmp_path / "src"
+    _ct_copy(root, PixelSpacing=[50, 0.0025])  # 128 x 2,560,000 pixels once made square
+    out = tmp_path / "out"
+    code, output = run_cli("recipe", "enhancement", "--source", root, "--out", out, "--quiet", "--allow-empty")
+    assert code == 0, output
+    [skip] = _manifest(out)["skipped"]["items"]
+    assert skip["reason"] == "image_out_of_bounds" and "128 x 2560000" in skip["detail"]
+
+
+@pytest.mark.parametrize("size", [(40, 4000), (9000, 900)])
+def test_png_encoder_refuses_images_out_of_bounds(size: tuple[int, int]) -> None:
+    import numpy as np
+
+    from medblink_build.encode import png_bytes
+    from medblink_build.errors import SkipItem
+
+    with pytest.raises(SkipItem, match="out of proportion"):
+        png_bytes(np.zeros(size, np.uint8))
+    assert png_bytes(np.zeros((1024, 600), np.uint8))
+
+
+def test_verify_opens_every_image(xray_source: Path, tmp_path: Path) -> None:
+    import io
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from PIL import Image
+
+    from medblink_build.hashing import sha256_file
+    from medblink_build.output.rows import row_digest
+
+    out = tmp_path / "out"
+    code, output = run_cli("recipe", "orientation", "--source", xray_source, "--out", out, "--limit", 2, "--quiet")
+    assert code == 0, output
+    manifest = _manifest(out)
+    config = "imaging_orientation_cxr"
+    entry = manifest["configs"][config]["files"][0]
+    table = pq.read_table(out / entry["path"])
+    rows = table.to_pylist()
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((20, 2000), np.uint8)).save(buf, format="PNG")  # aspect 100: a stripe
+    rows[0]["images"][0]["bytes"] = buf.getvalue()
+    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), out / entry["path"])
+    entry["sha256"] = sha256_file(out / entry["path"])  # a manifest that agrees: only the image is wrong
+    manifest["configs"][config]["examples"][0][1] = row_digest(rows[0])
+    (out / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    code, output = run_cli("verify", out)
+    assert code != 0 and "2000 x 20 pixels: aspect ratio 100.0" in output, output
