@@ -93,6 +93,12 @@ def list_recipes(recipes_dirs: tuple[Path, ...]) -> None:
 @click.option("--no-resume", is_flag=True, help="Rebuild every item instead of reusing results of an interrupted run.")
 @click.option("--allow-empty", is_flag=True, help="Write the output even if no row was built (else an error).")
 @click.option(
+    "--item-memory",
+    default=None,
+    metavar="SIZE",
+    help="Memory one item's decode may take, checked against header sizes before decoding [default: 2G].",
+)
+@click.option(
     "--param",
     "params",
     multiple=True,
@@ -113,6 +119,7 @@ def recipe_command(
     quiet: bool,
     no_resume: bool,
     allow_empty: bool,
+    item_memory: str | None,
     params: tuple[str, ...],
     recipes_dirs: tuple[Path, ...],
 ) -> None:
@@ -122,6 +129,7 @@ def recipe_command(
     command after an interruption redoes only what is missing.
     """
     from .pipeline import BuildFailed, BuildOptions, run_recipe
+    from .readers.limits import parse_size
     from .registry import find_recipe
     from .sources.resolve import resolve_source
 
@@ -137,6 +145,7 @@ def recipe_command(
             strict=strict,
             resume=not no_resume,
             allow_empty=allow_empty,
+            item_memory=parse_size(item_memory) if item_memory else None,
             params=_parse_params(params),
         )
         summary = run_recipe(ref, bound, out, options, progress=None if quiet else _progress_bar)

@@ -60,6 +60,7 @@ class BuildOptions:
     max_shard_bytes: int | None = None
     resume: bool = True  # reuse finished item results of an interrupted run (work folder beside OUT)
     allow_empty: bool = False  # write an output with no rows at all (else: an error, previous output kept)
+    item_memory: int | None = None  # bytes one item's decode may need (None: readers.limits default / env)
 
 
 def ordered_items(sources: Sequence[FolderSource], recipe_name: str, seed: int, select: Callable) -> list[SourceItem]:  # type: ignore[type-arg]
@@ -155,7 +156,7 @@ def _run_one(
         limit = limits.get(task)
         return limit is not None and writer.tasks[task].shards.rows >= limit
 
-    job = Job(run.ref, options.seed, dict(options.params), options.strict, cache)
+    job = Job(run.ref, options.seed, dict(options.params), options.strict, cache, options.item_memory)
     bar = progress(len(items)) if progress else None
     executor = make_executor(options.executor, options.workers, options.scheduler)
     # Which task each item will feed, when the recipe can tell from metadata alone. Items of a task

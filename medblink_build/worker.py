@@ -17,6 +17,7 @@ from .errors import MedblinkError, ReaderError, SkipItem, clean_message
 from .fsnames import display_name
 from .model import Example, Skipped, SourceItem
 from .privacy import PrivacyError, check_texts, example_texts, identifiers_of_files
+from .readers.limits import set_item_memory
 from .recipe import ItemContext, Recipe
 from .registry import RecipeRef
 from .result_cache import ResultCache, item_key
@@ -29,6 +30,7 @@ class Job:
     params: dict[str, Any] = field(default_factory=dict)
     strict: bool = False
     cache: str | None = None  # folder of finished item results (resumable builds), or None
+    item_memory: int | None = None  # per-item memory budget in bytes (None: the readers' default)
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ def recipe_instance(ref: RecipeRef) -> Recipe:
 
 def build_one(job: Job, item: SourceItem) -> Example | Skipped | Failed:
     """Build `item`, or take its finished result from the cache of an earlier, interrupted run."""
+    set_item_memory(job.item_memory)  # in this process, whichever executor runs it
     if job.cache is None:
         return _build(job, item)
     recipe = recipe_instance(job.recipe)

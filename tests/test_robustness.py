@@ -333,3 +333,57 @@ def test_verify_opens_every_image(xray_source: Path, tmp_path: Path) -> None:
     (out / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     code, output = run_cli("verify", out)
     assert code != 0 and "2000 x 20 pixels: aspect ratio 100.0" in output, output
+
+
+# --- 6: memory budget before decode ----------------------------------------------------------------
+
+
+@pytest.fixture
+def budget():  # type: ignore[no-untyped-def]
+    from medblink_build.readers import limits
+
+    yield limits.set_item_memory
+    limits.set_item_memory(None)
+
+
+def test_a_small_16_bit_png_declaring_36_megapixels_is_refused_before_decoding(tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    root = tmp_path / "src"
+    root.mkdir()
+    Image.fromarray(np.zeros((6000, 6000), np.uint16)).save(root / "big.png")  # ~100 KB on disk
+    assert (root / "big.png").stat().st_size < 500_000
+    (root / "labels.csv").write_text("path,anatomy\nbig.png,chest\n")
+    out = tmp_path / "out"
+    args = ["recipe", "orientation", "--source", root, "--out", out, "--quiet", "--allow-empty"]
+    code, output = run_cli(*args, "--item-memory", "256M")
+    assert code == 0, output
+    [skip] = _manifest(out)["skipped"]["items"]
+    assert "6000x6000 I;16 image needs about 412.0 MiB" in skip["detail"] and "256.0 MiB" in skip["detail"]
+    code, output = run_cli(*args, "--item-memory", "lots")
+    assert code != 0 and "'lots' is not a memory size" in output
+
+
+def test_nifti_declaring_1_45_g_voxels_is_refused_from_its_header(tmp_path: Path) -> None:
+    import nibabel as nib
+    import numpy as np
+
+    from medblink_build.readers.volume_nifti import read_nifti
+
+    header = nib.Nifti1Header()
+    header.set_data_dtype(np.int16)
+    header.set_data_shape((1200, 1100, 1100))
+    path = tmp_path / "huge.nii"
+    path.write_bytes(header.binaryblock + b"\0" * 4 + b"\0" * 250_000)  # a 251 KB file
+    with pytest.raises(ReaderError, match="per-item memory budget"):
+        read_nifti(path)
+
+
+def test_dicom_rows_columns_frames_are_checked_against_the_budget(tmp_path: Path, budget) -> None:  # type: ignore[no-untyped-def]
+    from medblink_build.readers import read_image
+
+    path = _ct_copy(tmp_path, Rows=8000, Columns=8000)  # 64 MP declared, 32 KB of pixel data
+    budget(256 * 1024**2)
+    with pytest.raises(ReaderError, match=r"8000x8000x1 frame needs about 732\.4 MiB"):
+        read_image(path)

@@ -20,7 +20,7 @@ from ..model import DisplayImage, ImageGeometry
 from .decoding import decode_or_raise
 from .display import to_display_uint8
 from .header_values import check_dicom_floats
-from .limits import MAX_IMAGE_PIXELS
+from .limits import MAX_IMAGE_PIXELS, check_memory, decode_estimate
 
 _PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"  # (7FE0,0010) as little-endian group, element
 
@@ -116,6 +116,8 @@ def _check_size(ds: Any, path: str | Path) -> int:
         raise ReaderError(
             path, f"header declares {cols}x{rows}x{samples} samples per frame, above the limit of {MAX_IMAGE_PIXELS}"
         )
+    value_bytes = max(1, (int(ds.get("BitsAllocated") or 16) + 7) // 8)
+    check_memory(path, f"a {cols}x{rows}x{samples} frame", decode_estimate(rows * cols * samples, value_bytes))
     return frames
 
 

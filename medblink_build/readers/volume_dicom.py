@@ -36,7 +36,7 @@ from ..errors import ReaderError
 from ..volume import Volume
 from .decoding import decode_or_raise
 from .dicom_image import read_dicom_header
-from .limits import MAX_IMAGE_PIXELS
+from .limits import MAX_IMAGE_PIXELS, check_memory, volume_estimate
 from .volume_canonical import canonicalise, check_voxel_count
 
 ENHANCED_CT_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.2.1"
@@ -426,6 +426,12 @@ def _decode(ds: Any, s: _Slice) -> np.ndarray:
         raise ReaderError(s.path, f"invalid modality LUT / rescale in {_name(s)}: {exc}") from exc
 
 
+def _check_series_memory(path: str | Path, shape: tuple[int, ...]) -> None:
+    """Frames x Rows x Columns against the per-item budget: 16-bit stored values, 16-bit HU."""
+    voxels = int(np.prod(shape, dtype=object))
+    check_memory(path, f"a {' x '.join(map(str, shape))} series", volume_estimate(voxels, 2, 2))
+
+
 def _stack(slices: list[_Slice], datasets: dict[Path, Any] | None, integral: bool) -> np.ndarray:
     """Decode every plane in sorted order into one [k, j, i] array of modality values."""
     out = np.empty((len(slices), slices[0].rows, slices[0].cols), dtype=np.int16 if integral else np.float32)
@@ -484,12 +490,14 @@ def read_dicom_series(
         path = files[0]
         full = headers[0][1] if data is not None else read_dicom_header(path, pixels=True)
         check_voxel_count(path, (int(full.get("NumberOfFrames") or 1), *_dims(full, path)))
+        _check_series_memory(path, (int(full.get("NumberOfFrames") or 1), *_dims(full, path)))
         slices = _multi_frame_slices(path, full)
         datasets = {path: full}
         ref = full
     else:
         slices = [_single_frame_slice(p, ds) for p, ds in headers]
         check_voxel_count(label, (len(slices), slices[0].rows, slices[0].cols))
+        _check_series_memory(label, (len(slices), slices[0].rows, slices[0].cols))
         ref = None
         if data is not None:
             datasets = dict(headers)  # pixels came with the headers: decode from them

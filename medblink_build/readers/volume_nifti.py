@@ -23,6 +23,7 @@ import numpy as np
 from ..errors import ReaderError
 from ..volume import Volume
 from .header_values import header_float
+from .limits import check_memory, volume_estimate
 from .volume_canonical import canonicalise, check_voxel_count
 
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -90,6 +91,14 @@ def read_nifti(path: str | Path) -> Volume:
 
     header = img.header
     disk_dtype = header.get_data_dtype()
+    scaled = getattr(img.dataobj, "slope", 1.0) != 1.0 or getattr(img.dataobj, "inter", 0.0) != 0.0
+    voxels = int(np.prod(shape, dtype=object))
+    value_bytes = 8 if scaled else disk_dtype.itemsize
+    check_memory(
+        path,
+        f"{' x '.join(map(str, shape))} voxels of {disk_dtype}",
+        volume_estimate(voxels, disk_dtype.itemsize, value_bytes),
+    )
     try:
         arr = np.asanyarray(img.dataobj)  # applies scl_slope/inter only if the header sets them
     except Exception as exc:  # EOFError, zlib.error, OSError, ValueError for short files
