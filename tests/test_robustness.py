@@ -387,3 +387,42 @@ def test_dicom_rows_columns_frames_are_checked_against_the_budget(tmp_path: Path
     budget(256 * 1024**2)
     with pytest.raises(ReaderError, match=r"8000x8000x1 frame needs about 732\.4 MiB"):
         read_image(path)
+
+
+# --- 9: truncated codestreams ----------------------------------------------------------------------
+
+
+def _cut_fragment(name: str, keep: int, dest: Path) -> Path:
+    """pydicom's real compressed file `name` with its one frame's codestream cut to `keep` bytes."""
+    from pydicom.encaps import encapsulate, generate_frames
+
+    ds = pydicom.dcmread(get_testdata_file(name))
+    frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+    ds.PixelData = encapsulate([frame[:keep]])
+    ds.save_as(dest)
+    return dest
+
+
+@pytest.mark.parametrize(
+    ("name", "keep"),
+    [("MR_small_jpeg_ls_lossless.dcm", 200), ("JPEGLSNearLossless_08.dcm", 40), ("MR_small_jp2klossless.dcm", 2000)],
+)
+def test_truncated_codestreams_are_reader_errors_not_stripes(name: str, keep: int, tmp_path: Path) -> None:
+    from medblink_build.readers import read_image
+
+    assert read_image(get_testdata_file(name)).pixels.size  # the intact file decodes
+    with pytest.raises(ReaderError, match=f"codestream of {keep} bytes is truncated"):
+        read_image(_cut_fragment(name, keep, tmp_path / name))
+
+
+def test_a_truncated_jpeg_ls_file_is_a_recorded_skip(tmp_path: Path) -> None:
+    root = tmp_path / "src"
+    root.mkdir()
+    _cut_fragment("MR_small_jpeg_ls_lossless.dcm", 200, root / "cut.dcm")
+    _ct_copy(root, "ok.dcm")
+    with open(root / "labels.csv", "a") as f:
+        f.write("cut.dcm,chest,PA\n")
+    code, output = run_cli("recipe", "orientation", "--source", root, "--out", tmp_path / "out", "--quiet")
+    assert code == 0, output
+    skips = {s["key"]: s for s in _manifest(tmp_path / "out")["skipped"]["items"]}
+    assert "truncated" in skips["local-src/cut.dcm"]["detail"]

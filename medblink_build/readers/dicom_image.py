@@ -17,7 +17,7 @@ from ..errors import ReaderError
 from ..fsnames import open_regular
 from ..geometry import GeometryError, parse_patient_orientation
 from ..model import DisplayImage, ImageGeometry
-from .decoding import decode_or_raise
+from .decoding import check_codestream, decode_or_raise
 from .display import to_display_uint8
 from .header_values import check_dicom_floats
 from .limits import MAX_IMAGE_PIXELS, check_memory, decode_estimate
@@ -145,6 +145,7 @@ def read_dicom_image(path: str | Path, data: bytes | None = None, *, frame: int 
 
     tsyntax = ds.file_meta.get("TransferSyntaxUID")
     ts_name = tsyntax.name if tsyntax is not None else "unknown"
+    check_codestream(path, ds, frame if frames > 1 else None)
     arr = decode_or_raise(
         path, f"pixel data ({ts_name})", lambda: pixel_array(ds, index=frame if frames > 1 else None)
     )

@@ -34,7 +34,7 @@ import numpy as np
 
 from ..errors import ReaderError
 from ..volume import Volume
-from .decoding import decode_or_raise
+from .decoding import check_codestream, decode_or_raise
 from .dicom_image import read_dicom_header
 from .limits import MAX_IMAGE_PIXELS, check_memory, volume_estimate
 from .volume_canonical import canonicalise, check_voxel_count
@@ -413,6 +413,7 @@ def _decode(ds: Any, s: _Slice) -> np.ndarray:
     from pydicom.pixels import apply_modality_lut, pixel_array
 
     ts = ds.file_meta.get("TransferSyntaxUID")
+    check_codestream(s.path, ds, s.frame)
     arr = decode_or_raise(
         s.path,
         f"pixel data of {_name(s)} ({getattr(ts, 'name', ts)})",
