@@ -21,7 +21,7 @@ from .executors import make_executor
 from .faults import crash_point
 from .model import Skipped, SourceItem
 from .output.dataset import DatasetWriter
-from .output.folder import StagedOutput
+from .output.folder import OutputLock, StagedOutput
 from .registry import RecipeRef
 from .result_cache import work_folder
 from .seeding import stable_hash
@@ -106,6 +106,19 @@ def run_build(
     """Build several recipes into one output folder, in the order given, atomically."""
     if options.limit is not None and options.limit < 1:
         raise MedblinkError(f"--limit must be at least 1, got {options.limit}")
+    with OutputLock(out):  # the work folder and the output are this build's alone
+        return _build_locked(runs, out, options, progress, release)
+
+
+def _build_locked(
+    runs: Sequence[RecipeRun],
+    out: Path,
+    options: BuildOptions,
+    progress: Callable[[int | None], Any] | None,
+    release: dict[str, Any] | None,
+) -> BuildSummary:
+    if not options.resume:  # results it will not use must not fill the disk either
+        shutil.rmtree(work_folder(out), ignore_errors=True)
     with tempfile.TemporaryDirectory(prefix="medblink-sample-") as scratch, StagedOutput(out) as staging:
         sample = all(not run.sources for run in runs)
         writer = DatasetWriter(

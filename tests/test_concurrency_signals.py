@@ -1,0 +1,108 @@
+"""Builds against each other and against the machine: concurrent builds into one --out (also from
+separate PID namespaces, where every build is pid 1), signals and kill -9 with worker processes,
+and a full disk. Each test is a short sample build (small --limit)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from medblink_build.output.folder import OutputLock, StagedOutput
+from medblink_build.release.verify import verify_folder
+from tests.conftest import run_cli
+
+LOCKED = "another build is writing this output"
+
+
+def _command(source: Path, out: Path, seed: int, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "medblink_build.cli",
+        "recipe",
+        "orientation",
+        "--source",
+        f"medblink-sample-xray={source}",
+        "--out",
+        str(out),
+        "--seed",
+        str(seed),
+        "--quiet",
+        *extra,
+    ]
+
+
+def _unshare_works() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(["unshare", "-fp", "--mount-proc", "true"], capture_output=True)
+    return probe.returncode == 0
+
+
+# --- 1: concurrent builds ------------------------------------------------------------------------
+
+
+def test_concurrent_builds_in_separate_pid_namespaces_leave_one_verified_output(
+    xray_source: Path, tmp_path: Path
+) -> None:
+    if not _unshare_works():
+        pytest.skip("needs `unshare -fp --mount-proc` (util-linux, root or user namespaces) to give builds pid 1")
+    out = tmp_path / "out"
+    procs = [
+        subprocess.Popen(
+            ["unshare", "-fp", "--mount-proc", *_command(xray_source, out, seed, "--limit", "3")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for seed in (1, 2, 3)
+    ]
+    procs.append(
+        subprocess.Popen(
+            _command(xray_source, out, 4, "--limit", "3"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+    )
+    results = [(p.wait(timeout=300), *p.communicate()) for p in procs]
+    winners = [r for r in results if r[0] == 0]
+    assert winners, results
+    for code, _stdout, stderr in results:
+        if code != 0:  # lost the race: one line naming the holder, nothing else
+            assert "Traceback" not in stderr and LOCKED in stderr and "pid " in stderr, stderr
+            assert len(stderr.strip().splitlines()) == 1, stderr
+    report = verify_folder(out)
+    assert report.ok, report.problems
+    code, output = run_cli("verify", out)
+    assert code == 0 and "OK" in output
+    seed = json.loads((out / "manifest.json").read_text())["seed"]
+    assert seed in (1, 2, 3, 4)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no staging, old, work or lock left
+
+
+def test_a_second_build_fails_at_once_naming_the_holder(xray_source: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with OutputLock(out):  # this test process holds the output, as a running build would
+        proc = subprocess.run(_command(xray_source, out, 1, "--limit", "2"), capture_output=True, text=True)
+    assert proc.returncode != 0
+    line = proc.stderr.strip()
+    assert LOCKED in line and f"pid {os.getpid()} on host " in line and "\n" not in line
+    assert not out.exists()
+
+
+def test_leftovers_are_recovered_whatever_their_suffix_says(tmp_path: Path) -> None:
+    """Recovery runs under the lock: a moved-aside output named after a live pid (our own) is a dead
+    build's too, and is put back."""
+    out = tmp_path / "out"
+    old = tmp_path / f".out.old-{os.getpid()}"
+    old.mkdir()
+    (old / "manifest.json").write_text(json.dumps({"format": "medblink-build-output", "v": 1}))
+    (tmp_path / ".out.staging-1").mkdir()
+    with pytest.raises(RuntimeError), StagedOutput(out):
+        raise RuntimeError("stop")
+    assert json.loads((out / "manifest.json").read_text())["v"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
