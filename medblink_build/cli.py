@@ -25,7 +25,9 @@ _RECIPES_DIR = click.option(
 
 
 def _fail(exc: MedblinkError) -> click.ClickException:
-    return click.ClickException(" ".join(str(exc).split()))
+    failure = click.ClickException(" ".join(str(exc).split()))
+    failure.exit_code = getattr(exc, "exit_code", failure.exit_code)  # 128 + signal for an interrupted build
+    return failure
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

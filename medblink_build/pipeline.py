@@ -7,9 +7,12 @@ the first N successful examples per task are kept.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import shutil
+import signal
 import tempfile
+import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +24,7 @@ from .executors import make_executor
 from .faults import crash_point
 from .model import Skipped, SourceItem
 from .output.dataset import DatasetWriter
-from .output.folder import OutputLock, StagedOutput
+from .output.folder import OutputLock, StagedOutput, swap_in_progress
 from .registry import RecipeRef
 from .result_cache import work_folder
 from .seeding import stable_hash
@@ -106,8 +109,41 @@ def run_build(
     """Build several recipes into one output folder, in the order given, atomically."""
     if options.limit is not None and options.limit < 1:
         raise MedblinkError(f"--limit must be at least 1, got {options.limit}")
-    with OutputLock(out):  # the work folder and the output are this build's alone
+    with _stopped_by_signals(out), OutputLock(out):  # the work folder and the output are this build's alone
         return _build_locked(runs, out, options, progress, release)
+
+
+class BuildInterrupted(MedblinkError):
+    """SIGTERM / SIGINT / SIGHUP during a build: it stops cleanly (staging removed, workers ended,
+    the previous output untouched, finished items kept for a rerun). `exit_code` is 128 + signal."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        self.exit_code = exit_code
+        super().__init__(message)
+
+
+@contextlib.contextmanager
+def _stopped_by_signals(out: Path) -> Iterator[None]:
+    """SIGTERM (what `timeout`, `docker stop` and `kill` send) and SIGHUP stop a build the way
+    Ctrl-C does. Only in the main thread, where Python runs signal handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame: Any) -> None:
+        if swap_in_progress():
+            return  # the build is complete and being moved into place: let it finish
+        name = signal.Signals(signum).name
+        raise BuildInterrupted(
+            f"interrupted by {name}: {out} is left as it was; rerun the command to resume", 128 + signum
+        )
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _build_locked(
@@ -213,8 +249,12 @@ def _run_one(
                 crash_point("after-first-row")
             if all(full(task) for task in limits):
                 break
-    finally:
+    except BaseException:
+        executor.close(abort=True)
+        raise
+    else:
         executor.close()
+    finally:
         if bar is not None:
             bar.close()
 

@@ -7,8 +7,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -106,3 +109,90 @@ def test_leftovers_are_recovered_whatever_their_suffix_says(tmp_path: Path) -> N
         raise RuntimeError("stop")
     assert json.loads((out / "manifest.json").read_text())["v"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+# --- 2: signals and orphan workers ---------------------------------------------------------------
+
+SLOW = textwrap.dedent('''
+    import time
+    from medblink_build.recipes.orientation import Orientation
+
+    class Slow(Orientation):
+        """The orientation recipe at half a second per item, so a test can signal it mid-build."""
+        name = "slow-orientation"
+
+        def build(self, item, ctx):
+            time.sleep(0.5)
+            return super().build(item, ctx)
+''')
+
+
+def _session_processes(sid: int) -> list[str]:
+    """Live (not zombie) processes of session `sid`: the build and everything it started."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":
+            found.append(stat.parent.name)
+    return found
+
+
+def _slow_build(tmp_path: Path, source: Path, out: Path) -> subprocess.Popen[str]:
+    recipes = tmp_path / "recipes"
+    recipes.mkdir(exist_ok=True)
+    (recipes / "slow.py").write_text(SLOW)
+    command = _command(source, out, 5, "--workers", "2", "--no-resume")
+    command[4:5] = ["slow-orientation", "--recipes-dir", str(recipes)]
+    # A session of its own: every process the build starts (forkserver, workers) is in it.
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def _wait_for_workers(proc: subprocess.Popen[str], count: int) -> None:
+    deadline = time.monotonic() + 60
+    while len(_session_processes(proc.pid)) < count and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(_session_processes(proc.pid)) >= count, "the build did not start its workers"
+    time.sleep(1.0)  # some items in flight
+
+
+def _nothing_outlives(sid: int, seconds: float = 10.0) -> list[str]:
+    deadline = time.monotonic() + seconds
+    while _session_processes(sid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = _session_processes(sid)
+    for pid in left:  # never leave them to the next test
+        os.kill(int(pid), signal.SIGKILL)
+    return left
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to list the build's processes")
+def test_sigterm_stops_a_build_with_workers_cleanly(xray_source: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code, output = run_cli("recipe", "orientation", "--source", xray_source, "--out", out, "--limit", 2, "--quiet")
+    assert code == 0, output
+    before = (out / "manifest.json").read_bytes()
+    proc = _slow_build(tmp_path, xray_source, out)
+    _wait_for_workers(proc, 4)  # build, resource tracker, forkserver, workers
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)  # returns only once no process holds the pipes
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert stderr.strip().splitlines() == [
+        f"Error: interrupted by SIGTERM: {out} is left as it was; rerun the command to resume"
+    ]
+    assert _nothing_outlives(proc.pid) == []
+    assert (out / "manifest.json").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "recipes"]  # no staging, no lock
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to list the build's processes")
+def test_no_process_of_the_build_outlives_a_kill_9(xray_source: Path, tmp_path: Path) -> None:
+    proc = _slow_build(tmp_path, xray_source, tmp_path / "out")
+    _wait_for_workers(proc, 4)
+    proc.kill()
+    proc.communicate(timeout=60)  # would hang while workers hold stdout (the `| tee` hang)
+    assert _nothing_outlives(proc.pid) == []
+    code, output = run_cli("recipe", "orientation", "--source", xray_source, "--out", tmp_path / "out", "--limit", 2)
+    assert code == 0, output  # the next build recovers the dead one's leftovers

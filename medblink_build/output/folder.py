@@ -49,6 +49,12 @@ def is_our_output(folder: Path) -> bool:
 
 
 _HELD: dict[str, tuple[int, int]] = {}  # lock path -> (fd, depth) held by this process
+_SWAPPING: list[Path] = []  # outputs being swapped into place right now (two renames)
+
+
+def swap_in_progress() -> bool:
+    """Is a finished output being moved into place? A signal handler must not interrupt that."""
+    return bool(_SWAPPING)
 
 
 def lock_path(out: Path) -> Path:
@@ -217,6 +223,13 @@ class StagedOutput:
             shutil.rmtree(self.staging, ignore_errors=True)
             return
         old = self.out.parent / f".{self.out.name}.old-{self.token}"
+        _SWAPPING.append(self.out)
+        try:
+            self._swap(old)
+        finally:
+            _SWAPPING.remove(self.out)
+
+    def _swap(self, old: Path) -> None:
         crash_point("before-swap")
         try:
             if self.out.exists():
