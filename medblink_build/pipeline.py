@@ -8,7 +8,9 @@ the first N successful examples per task are kept.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
+import os
 import shutil
 import signal
 import tempfile
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import MedblinkError, RecipeError
+from .errors import MedblinkError, OutputError, RecipeError
 from .executors import make_executor
 from .faults import crash_point
 from .model import Skipped, SourceItem
@@ -110,7 +112,27 @@ def run_build(
     if options.limit is not None and options.limit < 1:
         raise MedblinkError(f"--limit must be at least 1, got {options.limit}")
     with _stopped_by_signals(out), OutputLock(out):  # the work folder and the output are this build's alone
-        return _build_locked(runs, out, options, progress, release)
+        try:
+            return _build_locked(runs, out, options, progress, release)
+        except (OSError, MedblinkError) as exc:
+            if not _disk_full(exc):
+                raise
+            # Resuming needs the space the kept results take: they go too (staging already went).
+            shutil.rmtree(work_folder(out), ignore_errors=True)
+            raise OutputError(
+                f"{Path(os.path.abspath(out)).parent}: no space left on the device while writing the build; "
+                f"the unfinished output and its work folder were removed and {out} is as it was"
+            ) from exc
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """ENOSPC / EDQUOT anywhere in the chain, whoever raised it (pyarrow, json, Pillow, our own errors)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if getattr(seen, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 class BuildInterrupted(MedblinkError):

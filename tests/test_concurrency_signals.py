@@ -196,3 +196,44 @@ def test_no_process_of_the_build_outlives_a_kill_9(xray_source: Path, tmp_path: 
     assert _nothing_outlives(proc.pid) == []
     code, output = run_cli("recipe", "orientation", "--source", xray_source, "--out", tmp_path / "out", "--limit", 2)
     assert code == 0, output  # the next build recovers the dead one's leftovers
+
+
+# --- 3: full disk and mount points ---------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A 900 KB tmpfs: room for a one-row output, not for a full sample build with its work folder."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=900k", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"mounting a tmpfs is not permitted here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def test_a_full_disk_is_one_line_and_leaves_the_previous_output(xray_source: Path, small_disk: Path) -> None:
+    out = small_disk / "out"
+    code, output = run_cli("recipe", "orientation", "--source", xray_source, "--out", out, "--limit", 1, "--quiet")
+    assert code == 0, output
+    before = (out / "manifest.json").read_bytes()
+    proc = subprocess.run(_command(xray_source, out, 3), capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines() == [
+        f"Error: {small_disk}: no space left on the device while writing the build; the unfinished output and "
+        f"its work folder were removed and {out} is as it was"
+    ]
+    assert sorted(p.name for p in small_disk.iterdir()) == ["out"]  # no staging, work folder or lock
+    assert (out / "manifest.json").read_bytes() == before and verify_folder(out).ok
+    proc = subprocess.run(_command(xray_source, out, 3, "--no-resume"), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr  # without a work folder it fits: nothing stale was left to block it
+    assert json.loads((out / "manifest.json").read_text())["seed"] == 3 and verify_folder(out).ok
+
+
+def test_out_on_a_mount_point_is_refused_before_the_build(xray_source: Path, small_disk: Path) -> None:
+    code, output = run_cli("recipe", "orientation", "--source", xray_source, "--out", small_disk, "--quiet")
+    assert code != 0 and f"{small_disk}: is a mount point" in output
+    assert list(small_disk.iterdir()) == []  # nothing was built there (nor beside it)
