@@ -42,7 +42,9 @@ def _ct_copy(folder: Path, name: str = "ct.dcm", **changes: object) -> Path:
 def test_non_finite_header_float_skips_the_item(tmp_path: Path, keyword: str, value: float) -> None:
     root = tmp_path / "src"
     _ct_copy(root, **{keyword: value})
-    code, output = run_cli("recipe", "orientation", "--source", root, "--out", tmp_path / "out", "--quiet")
+    code, output = run_cli(
+        "recipe", "orientation", "--source", root, "--out", tmp_path / "out", "--quiet", "--allow-empty"
+    )
     assert code == 0, output
     [skip] = _manifest(tmp_path / "out")["skipped"]["items"]
     assert skip["reason"] == "unreadable" and keyword in skip["detail"] and "finite" in skip["detail"]
@@ -78,7 +80,9 @@ def test_a_nan_that_passes_the_readers_skips_the_item_not_the_build(
     monkeypatch.setattr(dicom_image, "check_dicom_floats", lambda ds, path: None)
     root = tmp_path / "src"
     _ct_copy(root, RescaleSlope=float("nan"))
-    code, output = run_cli("recipe", "orientation", "--source", root, "--out", tmp_path / "out", "--quiet")
+    code, output = run_cli(
+        "recipe", "orientation", "--source", root, "--out", tmp_path / "out", "--quiet", "--allow-empty"
+    )
     assert code == 0, output
     [skip] = _manifest(tmp_path / "out")["skipped"]["items"]
     assert skip["reason"] == "non_finite_value"
@@ -110,7 +114,7 @@ def test_library_messages_lose_addresses_and_absolute_paths(tmp_path: Path, monk
         (root / "labels.csv").write_text("path,anatomy\nbad.png,chest\n")
         out = tmp_path / where / "out"
         monkeypatch.setattr(Image, "open", noisy_open)
-        code, output = run_cli("recipe", "orientation", "--source", root, "--out", out, "--quiet")
+        code, output = run_cli("recipe", "orientation", "--source", root, "--out", out, "--quiet", "--allow-empty")
         monkeypatch.undo()
         assert code == 0, output
         text = (out / "manifest.json").read_text(encoding="utf-8")
