@@ -9,7 +9,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -19,26 +18,9 @@ import pytest
 from medblink_build.output.folder import OutputLock, StagedOutput
 from medblink_build.release.verify import verify_folder
 from tests.conftest import run_cli
+from tests.test_crash_safety import build_command
 
 LOCKED = "another build is writing this output"
-
-
-def _command(source: Path, out: Path, seed: int, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "medblink_build.cli",
-        "recipe",
-        "orientation",
-        "--source",
-        f"medblink-sample-xray={source}",
-        "--out",
-        str(out),
-        "--seed",
-        str(seed),
-        "--quiet",
-        *extra,
-    ]
 
 
 def _unshare_works() -> bool:
@@ -59,7 +41,7 @@ def test_concurrent_builds_in_separate_pid_namespaces_leave_one_verified_output(
     out = tmp_path / "out"
     procs = [
         subprocess.Popen(
-            ["unshare", "-fp", "--mount-proc", *_command(xray_source, out, seed, "--limit", "3")],
+            ["unshare", "-fp", "--mount-proc", *build_command(xray_source, out, seed, "--limit", "3")],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -68,7 +50,10 @@ def test_concurrent_builds_in_separate_pid_namespaces_leave_one_verified_output(
     ]
     procs.append(
         subprocess.Popen(
-            _command(xray_source, out, 4, "--limit", "3"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            build_command(xray_source, out, 4, "--limit", "3"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
     )
     results = [(p.wait(timeout=300), *p.communicate()) for p in procs]
@@ -90,7 +75,7 @@ def test_concurrent_builds_in_separate_pid_namespaces_leave_one_verified_output(
 def test_a_second_build_fails_at_once_naming_the_holder(xray_source: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     with OutputLock(out):  # this test process holds the output, as a running build would
-        proc = subprocess.run(_command(xray_source, out, 1, "--limit", "2"), capture_output=True, text=True)
+        proc = subprocess.run(build_command(xray_source, out, 1, "--limit", "2"), capture_output=True, text=True)
     assert proc.returncode != 0
     line = proc.stderr.strip()
     assert LOCKED in line and f"pid {os.getpid()} on host " in line and "\n" not in line
@@ -144,7 +129,7 @@ def _slow_build(tmp_path: Path, source: Path, out: Path) -> subprocess.Popen[str
     recipes = tmp_path / "recipes"
     recipes.mkdir(exist_ok=True)
     (recipes / "slow.py").write_text(SLOW)
-    command = _command(source, out, 5, "--workers", "2", "--no-resume")
+    command = build_command(source, out, 5, "--workers", "2", "--no-resume")
     command[4:5] = ["slow-orientation", "--recipes-dir", str(recipes)]
     # A session of its own: every process the build starts (forkserver, workers) is in it.
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -220,7 +205,7 @@ def test_a_full_disk_is_one_line_and_leaves_the_previous_output(xray_source: Pat
     code, output = run_cli("recipe", "orientation", "--source", xray_source, "--out", out, "--limit", 1, "--quiet")
     assert code == 0, output
     before = (out / "manifest.json").read_bytes()
-    proc = subprocess.run(_command(xray_source, out, 3), capture_output=True, text=True)
+    proc = subprocess.run(build_command(xray_source, out, 3), capture_output=True, text=True)
     assert proc.returncode != 0
     assert proc.stderr.strip().splitlines() == [
         f"Error: {small_disk}: no space left on the device while writing the build; the unfinished output and "
@@ -228,7 +213,7 @@ def test_a_full_disk_is_one_line_and_leaves_the_previous_output(xray_source: Pat
     ]
     assert sorted(p.name for p in small_disk.iterdir()) == ["out"]  # no staging, work folder or lock
     assert (out / "manifest.json").read_bytes() == before and verify_folder(out).ok
-    proc = subprocess.run(_command(xray_source, out, 3, "--no-resume"), capture_output=True, text=True)
+    proc = subprocess.run(build_command(xray_source, out, 3, "--no-resume"), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr  # without a work folder it fits: nothing stale was left to block it
     assert json.loads((out / "manifest.json").read_text())["seed"] == 3 and verify_folder(out).ok
 
