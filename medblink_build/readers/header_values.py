@@ -37,7 +37,7 @@ def check_dicom_floats(ds: Any, path: str | Path) -> None:
     """
     from pydicom.multival import MultiValue
 
-    for elem in ds.iterall():
+    for elem in _elements(ds):
         if elem.keyword == "VOILUTSequence":
             _check_voi_lut(elem.value, path)
         if elem.VR not in _FLOAT_VRS:
@@ -53,6 +53,20 @@ def check_dicom_floats(ds: Any, path: str | Path) -> None:
                 continue
             if not math.isfinite(f):
                 raise ReaderError(path, f"header value {elem.keyword or elem.tag} = {f} is not a finite number")
+
+
+def _elements(ds: Any, depth: int = 0) -> Any:
+    """Every element of `ds` and its sequences; an element pydicom cannot even convert is skipped
+    (the reader that needs it reports it), so one odd private tag does not make a file unreadable."""
+    for tag in list(ds.keys()):
+        try:
+            elem = ds[tag]
+        except Exception:
+            continue
+        yield elem
+        if elem.VR == "SQ" and depth < 16:
+            for item in elem.value or ():
+                yield from _elements(item, depth + 1)
 
 
 def _check_voi_lut(items: Any, path: str | Path) -> None:
