@@ -192,6 +192,7 @@ def recipe_command(
 @click.option("--allow-changed", is_flag=True, help="Build even if a source differs from the files its manifest pins.")
 @click.option("--no-resume", is_flag=True, help="Rebuild every item instead of reusing results of an interrupted run.")
 @click.option("--allow-empty", is_flag=True, help="Write the release even if no row was built (else an error).")
+@click.option("--item-memory", default=None, metavar="SIZE", help="Memory one item's decode may take [default: 2G].")
 @click.option("--quiet", "-q", is_flag=True)
 @_RECIPES_DIR
 def build_command(
@@ -204,11 +205,13 @@ def build_command(
     allow_changed: bool,
     no_resume: bool,
     allow_empty: bool,
+    item_memory: str | None,
     quiet: bool,
     recipes_dirs: tuple[Path, ...],
 ) -> None:
     """Build every task of a release into one Hub-ready folder."""
     from .pipeline import BuildFailed, BuildOptions, run_build
+    from .readers.limits import parse_size
     from .release.definition import load_release
     from .release.plan import plan_release
 
@@ -216,7 +219,12 @@ def build_command(
         definition = load_release(release_spec)
         plan = plan_release(definition, sources_root, version, recipes_dirs, allow_changed)
         options = BuildOptions(
-            seed=definition.seed, workers=workers, strict=strict, resume=not no_resume, allow_empty=allow_empty
+            seed=definition.seed,
+            workers=workers,
+            strict=strict,
+            resume=not no_resume,
+            allow_empty=allow_empty,
+            item_memory=parse_size(item_memory) if item_memory else None,
         )
         summary = run_build(plan.runs, out, options, progress=None if quiet else _progress_bar, release=plan.info)
     except BuildFailed as exc:
