@@ -71,20 +71,28 @@ def test_nan_in_a_nested_sequence_and_an_empty_voi_lut_are_reader_errors(tmp_pat
         read_dicom_header(tmp_path / "voi.dcm")
 
 
-def test_a_nan_that_passes_the_readers_skips_the_item_not_the_build(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The worker's last check: a non-finite value in provenance is an item skip, never a crash."""
-    import medblink_build.readers.dicom_image as dicom_image
-
-    monkeypatch.setattr(dicom_image, "check_dicom_floats", lambda ds, path: None)
+def test_a_nan_that_passes_the_readers_skips_the_item_not_the_build(tmp_path: Path) -> None:
+    """The worker's last check: a non-finite value in a label or provenance (from a header field no
+    reader checks, or a recipe's arithmetic) is an item skip, never a crash of the writer."""
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    (recipes / "nan_label.py").write_text(
+        "from medblink_build.recipes.orientation import Orientation\n\n\n"
+        "class NanLabel(Orientation):\n"
+        '    name = "nan-label"\n\n'
+        "    def build(self, item, ctx):\n"
+        "        example = super().build(item, ctx)\n"
+        '        example.label["measured"] = float("nan")\n'
+        "        return example\n"
+    )
     root = tmp_path / "src"
-    _ct_copy(root, RescaleSlope=float("nan"))
+    _ct_copy(root)
+    out = tmp_path / "out"
     code, output = run_cli(
-        "recipe", "orientation", "--source", root, "--out", tmp_path / "out", "--quiet", "--allow-empty"
+        "recipe", "nan-label", "--recipes-dir", recipes, "--source", root, "--out", out, "--quiet", "--allow-empty"
     )
     assert code == 0, output
-    [skip] = _manifest(tmp_path / "out")["skipped"]["items"]
+    [skip] = _manifest(out)["skipped"]["items"]
     assert skip["reason"] == "non_finite_value"
 
 
