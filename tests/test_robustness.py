@@ -54,12 +54,12 @@ def test_nan_in_a_nested_sequence_and_an_empty_voi_lut_are_reader_errors(tmp_pat
     from pydicom.dataset import Dataset
 
     ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
-    region = Dataset()
-    region.PhysicalDeltaX, region.PhysicalDeltaY = float("nan"), 0.1
-    ds.SequenceOfUltrasoundRegions = [region]
-    ds.save_as(tmp_path / "us.dcm")
-    with pytest.raises(ReaderError, match="PhysicalDeltaX = nan"):
-        read_dicom_header(tmp_path / "us.dcm")
+    mapping = Dataset()
+    mapping.RealWorldValueSlope, mapping.RealWorldValueIntercept = float("nan"), 0.0
+    ds.RealWorldValueMappingSequence = [mapping]
+    ds.save_as(tmp_path / "rwv.dcm")
+    with pytest.raises(ReaderError, match="RealWorldValueSlope = nan"):
+        read_dicom_header(tmp_path / "rwv.dcm")
 
     ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
     voi = Dataset()

@@ -55,6 +55,11 @@ def check_dicom_floats(ds: Any, path: str | Path) -> None:
                 raise ReaderError(path, f"header value {elem.keyword or elem.tag} = {f} is not a finite number")
 
 
+#: Sequences whose numbers a dedicated reader validates, with a more specific skip reason (the
+#: ultrasound reader: `invalid_ultrasound_calibration`). The worker's JSON check still backs it.
+_VALIDATED_BY_READER = frozenset({"SequenceOfUltrasoundRegions"})
+
+
 def _elements(ds: Any, depth: int = 0) -> Any:
     """Every element of `ds` and its sequences; an element pydicom cannot even convert is skipped
     (the reader that needs it reports it), so one odd private tag does not make a file unreadable."""
@@ -64,7 +69,7 @@ def _elements(ds: Any, depth: int = 0) -> Any:
         except Exception:
             continue
         yield elem
-        if elem.VR == "SQ" and depth < 16:
+        if elem.VR == "SQ" and depth < 16 and elem.keyword not in _VALIDATED_BY_READER:
             for item in elem.value or ():
                 yield from _elements(item, depth + 1)
 
