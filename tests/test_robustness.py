@@ -438,3 +438,18 @@ def test_a_truncated_jpeg_ls_file_is_a_recorded_skip(tmp_path: Path) -> None:
     assert code == 0, output
     skips = {s["key"]: s for s in _manifest(tmp_path / "out")["skipped"]["items"]}
     assert "truncated" in skips["local-src/cut.dcm"]["detail"]
+
+
+def test_pinning_and_checking_a_source_with_quoted_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.test_source_check import MANIFEST
+
+    monkeypatch.setenv("MEDBLINK_CACHE_DIR", str(tmp_path / "cache"))
+    root = tmp_path / "my-cxr"
+    _xray(root, 'a "quoted" name.dcm')
+    _xray(root, "b.dcm")
+    (root / "source.toml").write_text(MANIFEST)
+    code, pins = run_cli("sources", "pin", root)
+    assert code == 0 and 'path = "a \\"quoted\\" name.dcm"' in pins, pins
+    (root / "source.toml").write_text(MANIFEST + "\n" + pins)  # valid TOML, whatever the names hold
+    code, output = run_cli("sources", "--check", root)
+    assert code == 0 and "OK: 2 pinned, 0 missing, 0 changed, 0 extra" in output, output
