@@ -87,7 +87,7 @@ def _build(job: Job, item: SourceItem) -> Example | Skipped | Failed:
         example.inputs = list(ctx.inputs)
     example.source = item.source_id  # the source is the item's, whatever the recipe set
     if not _finite_json(example):
-        detail = "a value derived from a file header is NaN or infinite (not valid in JSON output)"
+        detail = "a label or provenance value is NaN or infinite (a header value no reader checks, or arithmetic)"
         return _gated(item, Skipped(item.key, "non_finite_value", detail), [detail])
     return _gated(item, example, example_texts(example))
 
