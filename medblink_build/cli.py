@@ -46,7 +46,9 @@ def _execution(command: Any) -> Any:
 
 
 def _fail(exc: MedblinkError) -> click.ClickException:
-    return click.ClickException(" ".join(str(exc).split()))
+    failure = click.ClickException(" ".join(str(exc).split()))
+    failure.exit_code = getattr(exc, "exit_code", failure.exit_code)  # 128 + signal for an interrupted build
+    return failure
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -99,6 +101,13 @@ def list_recipes(recipes_dirs: tuple[Path, ...]) -> None:
 @click.option("--strict", is_flag=True, help="Fail on the first unreadable file instead of skipping it.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary (for scripts).")
 @click.option("--no-resume", is_flag=True, help="Rebuild every item instead of reusing results of an interrupted run.")
+@click.option("--allow-empty", is_flag=True, help="Write the output even if no row was built (else an error).")
+@click.option(
+    "--item-memory",
+    default=None,
+    metavar="SIZE",
+    help="Memory one item's decode may take, checked against header sizes before decoding [default: 2G].",
+)
 @click.option(
     "--param",
     "params",
@@ -119,6 +128,8 @@ def recipe_command(
     strict: bool,
     quiet: bool,
     no_resume: bool,
+    allow_empty: bool,
+    item_memory: str | None,
     params: tuple[str, ...],
     recipes_dirs: tuple[Path, ...],
 ) -> None:
@@ -128,6 +139,7 @@ def recipe_command(
     command after an interruption redoes only what is missing.
     """
     from .pipeline import BuildFailed, BuildOptions, run_recipe
+    from .readers.limits import parse_size
     from .registry import find_recipe, parse_params
     from .sources.resolve import resolve_source
 
@@ -143,6 +155,8 @@ def recipe_command(
             scheduler=scheduler,
             strict=strict,
             resume=not no_resume,
+            allow_empty=allow_empty,
+            item_memory=parse_size(item_memory) if item_memory else None,
             params=typed,
         )
         summary = run_recipe(ref, bound, out, options, progress=None if quiet else _progress_bar)
@@ -214,6 +228,8 @@ def _files_line(totals: dict[str, int]) -> str:
 @click.option("--strict", is_flag=True, help="Fail on the first unreadable file instead of skipping it.")
 @click.option("--allow-changed", is_flag=True, help="Build even if a source differs from the files its manifest pins.")
 @click.option("--no-resume", is_flag=True, help="Rebuild every item instead of reusing results of an interrupted run.")
+@click.option("--allow-empty", is_flag=True, help="Write the release even if no row was built (else an error).")
+@click.option("--item-memory", default=None, metavar="SIZE", help="Memory one item's decode may take [default: 2G].")
 @click.option("--quiet", "-q", is_flag=True)
 @_RECIPES_DIR
 def build_command(
@@ -231,11 +247,14 @@ def build_command(
     strict: bool,
     allow_changed: bool,
     no_resume: bool,
+    allow_empty: bool,
+    item_memory: str | None,
     quiet: bool,
     recipes_dirs: tuple[Path, ...],
 ) -> None:
     """Build every task of a release into one Hub-ready folder."""
     from .pipeline import BuildFailed, BuildOptions, run_build
+    from .readers.limits import parse_size
     from .registry import parse_params
     from .release.definition import load_release, narrow_release
     from .release.plan import plan_release
@@ -253,6 +272,8 @@ def build_command(
             strict=strict,
             resume=not no_resume,
             params=typed,
+            allow_empty=allow_empty,
+            item_memory=parse_size(item_memory) if item_memory else None,
         )
         summary = run_build(plan.runs, out, options, progress=None if quiet else _progress_bar, release=plan.info)
     except BuildFailed as exc:

@@ -3,18 +3,21 @@
 Both give results in input order with a bounded number of items in flight, so output bytes do
 not depend on the executor or worker count and memory does not grow with the corpus.
 Workers are started with the `forkserver` method: clean processes that import what they need,
-with no copies of the parent's threads or open files.
+with no copies of the parent's threads or open files. They die with the build (`lifeline`), and
+`close(abort=True)` (an error, a signal) ends them at once instead of waiting for their items.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Protocol, TypeVar
 
 from .errors import MedblinkError
+from .lifeline import BUILD_PID_ENV, worker_started
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -25,7 +28,7 @@ EXECUTORS = ("serial", "process", "dask")
 class Executor(Protocol):
     def map_ordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]: ...
 
-    def close(self) -> None: ...
+    def close(self, abort: bool = False) -> None: ...
 
 
 def _ordered(submit: Callable[[Any], Any], items: Iterable[Any], limit: int) -> Iterator[Any]:
@@ -50,7 +53,7 @@ class SerialExecutor:
         for item in items:
             yield fn(item)
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
         pass
 
 
@@ -63,13 +66,19 @@ class ProcessExecutor:
         self.workers = workers
         self.prefetch = prefetch
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["medblink_build.worker"])
-        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        os.environ[BUILD_PID_ENV] = str(os.getpid())  # the forkserver arms its lifeline to this pid
+        context.set_forkserver_preload(["medblink_build.lifeline", "medblink_build.worker"])
+        self._pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=worker_started, initargs=(os.getpid(),)
+        )
 
     def map_ordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
         return _ordered(lambda item: self._pool.submit(fn, item), items, self.workers * self.prefetch)
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
+        if abort:  # nothing more will be read: end the workers now, not after their current items
+            for process in list(getattr(self._pool, "_processes", {}).values()):
+                process.kill()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -103,7 +112,7 @@ class DaskExecutor:
     def map_ordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
         return _ordered(lambda item: self._client.submit(fn, item, pure=False), items, self.limit)
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
         self._client.close()
         if self._cluster is not None:
             self._cluster.close()

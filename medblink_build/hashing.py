@@ -14,18 +14,22 @@ def sha256_bytes(data: bytes) -> str:
 
 def sha256_file(path: str | Path) -> str:
     """Digest of a file read in 1 MiB chunks, so memory does not grow with file size."""
+    from .fsnames import open_regular
+
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         while chunk := f.read(_CHUNK):
             h.update(chunk)
     return h.hexdigest()
 
 
 class HashCache:
-    """sha256 digests remembered by (path, size, mtime), so re-checking terabytes re-hashes nothing.
+    """sha256 digests remembered by (path, size, mtime, ctime, inode), so re-checking terabytes
+    re-hashes nothing.
 
     Stored as JSON under the user's cache folder (MEDBLINK_CACHE_DIR, else
-    ~/.cache/medblink-build); a changed size or modification time means the file is hashed again.
+    ~/.cache/medblink-build); any change of those means the file is hashed again. The status-change
+    time is included because an edit can keep size and mtime (`touch -d`, `cp -p`) but not ctime.
     """
 
     def __init__(self, path: Path | None = None) -> None:
@@ -45,12 +49,13 @@ class HashCache:
         stat = path.stat()
         key = str(path.resolve())
         entry = self._entries.get(key)
-        if entry and entry[0] == stat.st_size and entry[1] == stat.st_mtime_ns:
+        identity = [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
+        if entry and len(entry) == 5 and entry[:4] == identity:
             self.hits += 1
-            return str(entry[2])
+            return str(entry[4])
         self.misses += 1
         value = sha256_file(path)
-        self._entries[key] = [stat.st_size, stat.st_mtime_ns, value]
+        self._entries[key] = [*identity, value]
         return value
 
     def save(self) -> None:

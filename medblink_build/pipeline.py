@@ -11,9 +11,14 @@ built because the limit was reached are filtered as `limit_reached`.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
+import os
 import shutil
+import signal
 import tempfile
+import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -21,12 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from .accounting import FILTERED, IN_ROWS, SKIPPED, SourceAccount, totals
-from .errors import MedblinkError, RecipeError
+from .errors import MedblinkError, OutputError, RecipeError
 from .executors import make_executor
 from .faults import crash_point
 from .model import Skipped, SourceItem
 from .output.dataset import DatasetWriter
-from .output.folder import StagedOutput
+from .output.folder import OutputLock, StagedOutput, swap_in_progress
 from .privacy import check_output, item_identifiers
 from .recipe import Recipe
 from .registry import RecipeRef
@@ -68,6 +73,8 @@ class BuildOptions:
     params: dict[str, Any] = field(default_factory=dict)
     max_shard_bytes: int | None = None
     resume: bool = True  # reuse finished item results of an interrupted run (work folder beside OUT)
+    allow_empty: bool = False  # write an output with no rows at all (else: an error, previous output kept)
+    item_memory: int | None = None  # bytes one item's decode may need (None: readers.limits default / env)
 
 
 def ordered_items(sources: Sequence[FolderSource], recipe_name: str, seed: int, select: Callable) -> list[SourceItem]:  # type: ignore[type-arg]
@@ -105,6 +112,72 @@ def run_build(
     """Build several recipes into one output folder, in the order given, atomically."""
     if options.limit is not None and options.limit < 1:
         raise MedblinkError(f"--limit must be at least 1, got {options.limit}")
+    with _stopped_by_signals(out), OutputLock(out):  # the work folder and the output are this build's alone
+        try:
+            return _build_locked(runs, out, options, progress, release)
+        except (OSError, MedblinkError) as exc:
+            if not _disk_full(exc):
+                raise
+            # Resuming needs the space the kept results take: they go too (staging already went).
+            shutil.rmtree(work_folder(out), ignore_errors=True)
+            raise OutputError(
+                f"{Path(os.path.abspath(out)).parent}: no space left on the device while writing the build; "
+                f"the unfinished output and its work folder were removed and {out} is as it was"
+            ) from exc
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """ENOSPC / EDQUOT anywhere in the chain, whoever raised it (pyarrow, json, Pillow, our own errors)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if getattr(seen, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+class BuildInterrupted(MedblinkError):
+    """SIGTERM / SIGINT / SIGHUP during a build: it stops cleanly (staging removed, workers ended,
+    the previous output untouched, finished items kept for a rerun). `exit_code` is 128 + signal."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        self.exit_code = exit_code
+        super().__init__(message)
+
+
+@contextlib.contextmanager
+def _stopped_by_signals(out: Path) -> Iterator[None]:
+    """SIGTERM (what `timeout`, `docker stop` and `kill` send) and SIGHUP stop a build the way
+    Ctrl-C does. Only in the main thread, where Python runs signal handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame: Any) -> None:
+        if swap_in_progress():
+            return  # the build is complete and being moved into place: let it finish
+        name = signal.Signals(signum).name
+        raise BuildInterrupted(
+            f"interrupted by {name}: {out} is left as it was; rerun the command to resume", 128 + signum
+        )
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _build_locked(
+    runs: Sequence[RecipeRun],
+    out: Path,
+    options: BuildOptions,
+    progress: Callable[[int | None], Any] | None,
+    release: dict[str, Any] | None,
+) -> BuildSummary:
+    if not options.resume:  # results it will not use must not fill the disk either
+        shutil.rmtree(work_folder(out), ignore_errors=True)
     with tempfile.TemporaryDirectory(prefix="medblink-sample-") as scratch, StagedOutput(out) as staging:
         sample = all(not run.sources for run in runs)
         writer = DatasetWriter(
@@ -115,6 +188,8 @@ def run_build(
         for run in runs:
             _run_one(run, writer, options, Path(scratch), progress, cache, seen)
         crash_point("before-finish")
+        if not options.allow_empty and not any(writer.counts().values()):
+            raise BuildFailed(_empty_message(out, writer.skip_counts()))
         manifest = writer.finish()
         # The value gate's second pass: no identifier of any item that took part, anywhere in the
         # folder (rows, card, manifest, croissant); a hit here stops the build before the swap.
@@ -129,6 +204,14 @@ def run_build(
         sample,
         manifest,
         totals(manifest.get("accounting", [])),
+    )
+
+
+def _empty_message(out: Path, skipped: dict[str, int]) -> str:
+    reasons = ", ".join(f"{reason} {n}" for reason, n in skipped.items()) or "no items found"
+    return (
+        f"no rows were built ({sum(skipped.values())} item(s) skipped: {reasons}); {out} is left as it was "
+        "(--allow-empty writes an output without rows)"
     )
 
 
@@ -165,7 +248,7 @@ def _run_one(
         limit = limits.get(task)
         return limit is not None and writer.tasks[task].shards.rows >= limit
 
-    job = Job(run.ref, options.seed, dict(options.params), options.strict, cache)
+    job = Job(run.ref, options.seed, dict(options.params), options.strict, cache, options.item_memory)
     bar = progress(len(items)) if progress else None
     executor = make_executor(options.executor, options.workers, options.scheduler)
     # Which task each item will feed, when the recipe can tell from metadata alone. Items of a task
@@ -218,8 +301,12 @@ def _run_one(
                 crash_point("after-first-row")
             if all(full(task) for task in limits):
                 break
-    finally:
+    except BaseException:
+        executor.close(abort=True)
+        raise
+    else:
         executor.close()
+    finally:
         if bar is not None:
             bar.close()
     for index, item in enumerate(items):

@@ -33,6 +33,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .errors import MedblinkError
+from .fsnames import open_regular
 from .vocabulary import CONTROLLED_COLUMNS, IDENTIFYING_COLUMN, is_controlled, strings_in
 
 #: Release of the PS3.15 table read from dicom-anonymizer.
@@ -383,7 +384,7 @@ def identifiers_of_files(paths: Iterable[Path], names: Iterable[str] | None = No
     found: list[Identifier] = []
     for path, where in zip(paths, shown, strict=True):
         try:
-            with open(path, "rb") as f:
+            with open_regular(path) as f:  # a FIFO named .dcm must not block the gate
                 head = f.read(512)
             kind = sniff_format(head, path.suffix)
             if kind == "dicom":

@@ -63,7 +63,7 @@ def load_key(path: Path | None = None, *, create: bool = True) -> bytes:
 
 def pseudonym(key: bytes, text: str) -> str:
     """HMAC-SHA256 of `text` under `key`, shortened: the same text and key give the same name."""
-    return hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()[:LENGTH]
+    return hmac.new(key, text.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()[:LENGTH]
 
 
 def file_pseudonym(key: bytes, relpath: str) -> str:

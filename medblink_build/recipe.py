@@ -15,6 +15,7 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
+from .fsnames import display_name, read_regular
 from .hashing import sha256_bytes
 from .model import DisplayImage, Example, InputFile, SourceItem, Subject
 from .seeding import rng_for
@@ -79,10 +80,12 @@ class ItemContext:
 
         path = self.item.path(index)
         try:
-            data = path.read_bytes()
+            data = read_regular(path)
         except OSError as exc:
             raise ReaderError(path, f"cannot read file: {exc.strerror or exc}") from exc
-        self.inputs.append(InputFile(self.item.source_id, self.item.shown_name(index), sha256_bytes(data)))
+        self.inputs.append(
+            InputFile(self.item.source_id, display_name(self.item.shown_name(index)), sha256_bytes(data))
+        )
         return path, data
 
     def read_volume(self, index: int | None = None) -> Volume:
@@ -121,7 +124,7 @@ class ItemContext:
             digest = sha256_file(path)
         except OSError as exc:
             raise ReaderError(path, f"cannot read file: {exc.strerror or exc}") from exc
-        self.inputs.append(InputFile(self.item.source_id, self.item.shown_name(index), digest))
+        self.inputs.append(InputFile(self.item.source_id, display_name(self.item.shown_name(index)), digest))
 
     def read_image(self, index: int = 0, *, frame: int | None = None, burned_in: str = "skip") -> DisplayImage:
         """Read and decode input `index` as a 2-D display image (one read, digest recorded).

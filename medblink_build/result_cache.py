@@ -2,9 +2,12 @@
 
 One JSON file per item under the build's work folder (`.<OUT>.work/` beside the output, never
 inside the Hub folder). The key is (tool version, recipe name and version, seed, params, item key,
-and each input file's path, size and modification time: the same identity the hash cache uses in
-place of re-hashing). Results are data (JSON with base64 images), never pickles; a corrupt or
-unreadable entry is a miss, not an error.
+the item's file list); each entry also records the sha256 of every input file, and is used only
+if the files still have those contents. A size and modification time say nothing about an edit
+that keeps both (or a copy with `cp -p`), so they are never trusted. The digests of an example's
+inputs are the ones its build computed anyway; only files a build did not read are hashed to store
+an entry, and resuming hashes the files of each entry it reuses. Results are data (JSON with base64
+images), never pickles; a corrupt or unreadable entry is a miss, not an error.
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from .hashing import sha256_file
 from .model import Example, InputFile, Skipped, SourceItem
 from .questions import Bound, Question
 from .version import __version__
 
-FORMAT = 1
+FORMAT = 2
 
 
 def work_folder(out: Path) -> Path:
@@ -31,14 +35,22 @@ def work_folder(out: Path) -> Path:
 
 
 def item_key(item: SourceItem, recipe: str, version: str, seed: int, params: dict[str, Any]) -> str | None:
-    parts: list[Any] = [FORMAT, __version__, recipe, version, seed, sorted(params.items()), item.key]
+    parts: list[Any] = [FORMAT, __version__, recipe, version, seed, sorted(params.items()), item.key, list(item.files)]
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
+
+
+def _digests(item: SourceItem, known: dict[str, str]) -> dict[str, str] | None:
+    """sha256 of each of the item's files: from `known` (computed by the build), else hashed now."""
+    out: dict[str, str] = {}
     for rel in item.files:
+        if rel in known:
+            out[rel] = known[rel]
+            continue
         try:
-            stat = (item.root / rel).stat()
+            out[rel] = sha256_file(item.root / rel)
         except OSError:
             return None  # let the build report the unreadable file
-        parts.append([rel, stat.st_size, stat.st_mtime_ns])
-    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
+    return out
 
 
 def _encode(result: Example | Skipped) -> dict[str, Any]:
@@ -108,23 +120,31 @@ class ResultCache:
     def _path(self, key: str) -> Path:
         return self.folder / key[:2] / f"{key}.json"
 
-    def get(self, key: str | None) -> Example | Skipped | None:
+    def get(self, key: str | None, item: SourceItem) -> Example | Skipped | None:
+        """The stored result for `key`, if the item's files still hold the contents it was built from."""
         if key is None:
             return None
         try:
-            return _decode(json.loads(self._path(key).read_text(encoding="utf-8")))
+            data = json.loads(self._path(key).read_text(encoding="utf-8"))
+            if _digests(item, {}) != data["files"]:
+                return None  # an input changed (whatever its size and mtime say): build again
+            return _decode(data)
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
-    def put(self, key: str | None, result: Example | Skipped) -> None:
+    def put(self, key: str | None, result: Example | Skipped, item: SourceItem) -> None:
         if key is None:
+            return
+        inputs = result.inputs if isinstance(result, Example) else []
+        files = _digests(item, {i.path: i.sha256 for i in inputs if i.source_id == item.source_id})
+        if files is None:
             return
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(_encode(result), f, sort_keys=True)
+                json.dump({**_encode(result), "files": files}, f, sort_keys=True)
             os.replace(tmp, path)
         except OSError:
             pass  # a cache that cannot be written only costs a rebuild

@@ -11,8 +11,15 @@ import hashlib
 import numpy as np
 
 
+def _encoded(parts: tuple[str, ...]) -> bytes:
+    """The parts as bytes. File names that are not UTF-8 (e.g. Latin-1 exports) reach Python as
+    surrogate escapes; `surrogateescape` gives back their original bytes, so they hash like any
+    other name (and valid UTF-8 names hash exactly as before)."""
+    return "\x1f".join(parts).encode("utf-8", "surrogateescape")
+
+
 def _key_words(*parts: str) -> list[int]:
-    digest = hashlib.blake2b("\x1f".join(parts).encode("utf-8"), digest_size=16).digest()
+    digest = hashlib.blake2b(_encoded(parts), digest_size=16).digest()
     return [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
 
 
@@ -25,4 +32,4 @@ def rng_for(seed: int, *parts: str) -> np.random.Generator:
 
 def stable_hash(*parts: str, length: int = 12) -> str:
     """A short hex digest of `parts`, used for example ids and seeded orderings."""
-    return hashlib.blake2b("\x1f".join(parts).encode("utf-8"), digest_size=16).hexdigest()[:length]
+    return hashlib.blake2b(_encoded(parts), digest_size=16).hexdigest()[:length]

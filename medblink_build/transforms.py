@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from .bounds import check_output_size
 from .errors import MedblinkError
 
 # --- the dihedral group of the square (image coordinates: x to the right, y down) ---------------
@@ -145,6 +146,7 @@ def _apply_resize(arr: np.ndarray, params: Mapping[str, Any]) -> np.ndarray:
     if arr.dtype != np.uint8:
         raise MedblinkError(f"resize expects a uint8 display image, got {arr.dtype}")
     w, h = (int(v) for v in params["size"])
+    check_output_size(w, h)  # before Pillow allocates it
     image = Image.fromarray(arr)
     return np.asarray(image.resize((w, h), RESAMPLE_FILTERS[params["filter"]]))
 

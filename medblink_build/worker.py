@@ -7,13 +7,16 @@ key and the exception, never a silent skip: a bug must not look like bad data.
 
 from __future__ import annotations
 
+import json
 import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import MedblinkError, ReaderError, SkipItem
+from .errors import MedblinkError, ReaderError, SkipItem, clean_message
+from .fsnames import display_name
 from .model import Example, Skipped, SourceItem
+from .readers.limits import set_item_memory
 from .recipe import ItemContext, Recipe
 from .registry import RecipeRef
 from .result_cache import ResultCache, item_key
@@ -26,6 +29,7 @@ class Job:
     params: dict[str, Any] = field(default_factory=dict)
     strict: bool = False
     cache: str | None = None  # folder of finished item results (resumable builds), or None
+    item_memory: int | None = None  # per-item memory budget in bytes (None: the readers' default)
 
 
 @dataclass(frozen=True)
@@ -46,17 +50,18 @@ def recipe_instance(ref: RecipeRef) -> Recipe:
 
 def build_one(job: Job, item: SourceItem) -> Example | Skipped | Failed:
     """Build `item`, or take its finished result from the cache of an earlier, interrupted run."""
+    set_item_memory(job.item_memory)  # in this process, whichever executor runs it
     if job.cache is None:
         return _build(job, item)
     recipe = recipe_instance(job.recipe)
     cache = ResultCache(Path(job.cache))
     key = item_key(item, recipe.name, recipe.version, job.seed, job.params)
-    cached = cache.get(key)
+    cached = cache.get(key, item)
     if cached is not None:
         return cached
     result = _build(job, item)
     if not isinstance(result, Failed):
-        cache.put(key, result)
+        cache.put(key, result, item)
     return result
 
 
@@ -66,11 +71,12 @@ def _build(job: Job, item: SourceItem) -> Example | Skipped | Failed:
     try:
         example = recipe.build(item, ctx)
     except SkipItem as skip:
-        return _gated(job.strict, item, Skipped(item.key, skip.reason, skip.detail))
+        detail = clean_message(skip.detail, [item.root])
+        return _gated(job.strict, item, Skipped(item.key, skip.reason, detail))
     except ReaderError as exc:
         if job.strict and not _deliberately_broken(item):
             return Failed(item.key, str(exc))
-        detail = f"{_relative(item, exc.path)}: {exc.problem}"
+        detail = f"{_relative(item, exc.path)}: {clean_message(exc.problem, [item.root])}"
         return _gated(job.strict, item, Skipped(item.key, "unreadable", detail))
     except MedblinkError as exc:
         return Failed(item.key, f"{item.key}: {exc}")
@@ -79,6 +85,9 @@ def _build(job: Job, item: SourceItem) -> Example | Skipped | Failed:
     if not example.inputs:
         example.inputs = list(ctx.inputs)
     example.source = item.source_id  # the source is the item's, whatever the recipe set
+    if not _finite_json(example):
+        detail = "a label or provenance value is NaN or infinite (a header value no reader checks, or arithmetic)"
+        return _gated(job.strict, item, Skipped(item.key, "non_finite_value", detail))
     return _gated(job.strict, item, example)
 
 
@@ -97,6 +106,18 @@ def _deliberately_broken(item: SourceItem) -> bool:
     return bool(manifest and manifest.generator) and any(Path(f).name.startswith("broken_") for f in item.files)
 
 
+def _finite_json(example: Example) -> bool:
+    """Can the example's label and provenance be written as JSON? A NaN that slipped past the
+    header checks skips this item instead of stopping the whole build in the writer."""
+    try:
+        json.dumps(
+            [example.label, example.details, example.transforms, example.derivation], allow_nan=False, default=str
+        )
+    except ValueError:
+        return False
+    return True
+
+
 def _relative(item: SourceItem, path: str) -> str:
     """A path as outputs name it: relative to the source root (or its pseudonym), so a manifest
     never records where a user keeps their copy (and two machines write the same bytes)."""
@@ -105,8 +126,8 @@ def _relative(item: SourceItem, path: str) -> str:
     except ValueError:
         rel = Path(path).name
     if rel in item.files:
-        return item.shown_name(item.files.index(rel))
-    return "an input file" if item.shown else rel  # not one of the item's: no pseudonym to give
+        return display_name(item.shown_name(item.files.index(rel)))
+    return "an input file" if item.shown else display_name(rel)  # not one of the item's: no pseudonym to give
 
 
 def _gated(strict: bool, item: SourceItem, result: Example | Skipped) -> Example | Skipped | Failed:

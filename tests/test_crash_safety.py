@@ -18,23 +18,16 @@ from medblink_build.release.verify import verify_folder
 from tests.conftest import run_cli
 
 
+def build_command(source: Path, out: Path, seed: int, *extra: str) -> list[str]:
+    """The CLI command of an orientation build of the sample X-ray source (for subprocess tests)."""
+    command = [sys.executable, "-m", "medblink_build.cli", "recipe", "orientation"]
+    command += ["--source", f"medblink-sample-xray={source}", "--out", str(out), "--seed", str(seed), "--quiet"]
+    return [*command, *extra]
+
+
 def _build(source: Path, out: Path, seed: int, env_extra: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     env = {**os.environ, **(env_extra or {})}
-    command = [
-        sys.executable,
-        "-m",
-        "medblink_build.cli",
-        "recipe",
-        "orientation",
-        "--source",
-        f"medblink-sample-xray={source}",
-        "--out",
-        str(out),
-        "--seed",
-        str(seed),
-        "--quiet",
-    ]
-    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(build_command(source, out, seed), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def _first_build(source: Path, out: Path) -> dict:

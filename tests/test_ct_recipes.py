@@ -137,7 +137,7 @@ def test_series_with_a_missing_slice_is_a_recorded_skip(tmp_path: Path) -> None:
         'id = "gappy"\nname = "gappy"\nlicense = "CC0-1.0"\naccess = "open"\nhomepage = "x"\ncitation = "x"\n'
         'how_to_obtain = "made by a test"\nmodality = "CT"\nanatomy = "abdomen"\n[layout]\nitem = "series"\n'
     )
-    code, output = run_cli("recipe", "enhancement", "--source", src, "--out", tmp_path / "out")
+    code, output = run_cli("recipe", "enhancement", "--source", src, "--out", tmp_path / "out", "--allow-empty")
     assert code == 0, output
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     (skip,) = manifest["skipped"]["items"]
@@ -245,6 +245,7 @@ def test_empty_masks_give_no_pair_skip(tmp_path: Path) -> None:
         f"medblink-sample-ct-seg={tmp_path / 'src'}",
         "--out",
         tmp_path / "out",
+        "--allow-empty",
     )
     assert code == 0, output
     assert "no_clear_pair 1" in output

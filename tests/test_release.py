@@ -56,6 +56,9 @@ def test_missing_sources_are_reported_per_task(tmp_path: Path) -> None:
     root = tmp_path / "sources"
     root.mkdir()
     code, output = run_cli("build", "--sources-root", root, "--out", tmp_path / "out")
+    assert code != 0 and "no rows were built" in output  # nothing at all: an error unless asked for
+    assert not (tmp_path / "out").exists()
+    code, output = run_cli("build", "--sources-root", root, "--out", tmp_path / "out", "--allow-empty")
     assert code == 0, output
     assert "MISSING: sources not found" in output
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
@@ -142,7 +145,7 @@ def test_config_license_and_task_metadata_come_from_sources_and_recipes(release:
 def test_card_lists_the_release_counts_and_missing_tasks(tmp_path: Path) -> None:
     root = tmp_path / "sources"
     root.mkdir()
-    code, output = run_cli("build", "--sources-root", root, "--out", tmp_path / "out", "--quiet")
+    code, output = run_cli("build", "--sources-root", root, "--out", tmp_path / "out", "--quiet", "--allow-empty")
     assert code == 0, output
     card = (tmp_path / "out" / "README.md").read_text()
     assert "## Release" in card and "MedBLINK 1.0.0" in card

@@ -14,12 +14,14 @@ from typing import Any
 import numpy as np
 
 from ..errors import MedblinkError, ReaderError
+from ..fsnames import open_regular
 from ..geometry import GeometryError, parse_patient_orientation
 from ..model import DisplayImage, ImageGeometry, Subject
-from .decoding import decode_or_raise
+from .decoding import check_codestream, decode_or_raise
 from .dicom_subject import subject_of
 from .display import to_display_uint8
-from .limits import MAX_IMAGE_PIXELS
+from .header_values import check_dicom_floats
+from .limits import MAX_IMAGE_PIXELS, check_memory, decode_estimate
 
 _PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"  # (7FE0,0010) as little-endian group, element
 
@@ -35,21 +37,31 @@ def _text(ds: Any, keyword: str) -> str | None:
 
 def read_dicom_header(path: str | Path, data: bytes | None = None, *, pixels: bool = True) -> Any:
     """Parse a DICOM file (optionally from bytes already read) or raise ReaderError."""
+    try:  # a path is opened as a regular file only: a FIFO named .dcm must not block the build
+        buf: Any = io.BytesIO(data) if data is not None else open_regular(path)
+    except OSError as exc:
+        raise ReaderError(path, f"cannot read file: {exc.strerror or exc}") from exc
+    with buf:
+        return _parse_dicom(buf, path, pixels)
+
+
+def _parse_dicom(target: Any, path: str | Path, pixels: bool) -> Any:
     import pydicom
     from pydicom.errors import InvalidDicomError
 
-    buf = io.BytesIO(data) if data is not None else None
-    target: Any = buf if buf is not None else str(path)
     try:
-        return pydicom.dcmread(target, stop_before_pixels=not pixels)
+        ds = pydicom.dcmread(target, stop_before_pixels=not pixels)
+        check_dicom_floats(ds, path)
+        return ds
+    except ReaderError:
+        raise
     except InvalidDicomError:
         pass
     except Exception as exc:
         raise ReaderError(path, f"cannot parse DICOM: {type(exc).__name__}: {exc}") from exc
     # No 128-byte preamble + DICM: accept only if it parses as a dataset with image attributes.
     try:
-        if buf is not None:
-            buf.seek(0)
+        target.seek(0)
         ds = pydicom.dcmread(target, force=True, stop_before_pixels=not pixels)
     except Exception as exc:
         raise ReaderError(path, f"not a DICOM file: {type(exc).__name__}: {exc}") from exc
@@ -60,6 +72,7 @@ def read_dicom_header(path: str | Path, data: bytes | None = None, *, pixels: bo
 
         ds.file_meta = pydicom.dataset.FileMetaDataset()
         ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    check_dicom_floats(ds, path)
     return ds
 
 
@@ -104,6 +117,8 @@ def _check_size(ds: Any, path: str | Path) -> int:
         raise ReaderError(
             path, f"header declares {cols}x{rows}x{samples} samples per frame, above the limit of {MAX_IMAGE_PIXELS}"
         )
+    value_bytes = max(1, (int(ds.get("BitsAllocated") or 16) + 7) // 8)
+    check_memory(path, f"a {cols}x{rows}x{samples} frame", decode_estimate(rows * cols * samples, value_bytes))
     return frames
 
 
@@ -131,6 +146,7 @@ def read_dicom_image(path: str | Path, data: bytes | None = None, *, frame: int 
 
     tsyntax = ds.file_meta.get("TransferSyntaxUID")
     ts_name = tsyntax.name if tsyntax is not None else "unknown"
+    check_codestream(path, ds, frame if frames > 1 else None)
     arr = decode_or_raise(
         path, f"pixel data ({ts_name})", lambda: pixel_array(ds, index=frame if frames > 1 else None)
     )

@@ -6,12 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ReaderError
+from ..fsnames import read_regular
 
 
 def input_bytes(path: Path, data: bytes | None = None, what: str = "file") -> bytes:
     if data is None:
         try:
-            data = path.read_bytes()
+            data = read_regular(path)
         except OSError as exc:
             raise ReaderError(path, f"cannot read {what}: {exc.strerror or exc}") from exc
     if not data:

@@ -17,9 +17,13 @@ from PIL import Image, UnidentifiedImageError
 from ..errors import ReaderError
 from ..model import DisplayImage, ImageGeometry
 from .display import to_display_uint8
-from .limits import MAX_IMAGE_PIXELS
+from .limits import MAX_IMAGE_PIXELS, check_memory, decode_estimate
 
 RASTER_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff"})
+
+# Bytes per pixel of the arrays a mode decodes to (P and 1 are expanded to RGB / L by the reader).
+_MODE_BYTES = {"1": 1, "L": 1, "LA": 2, "La": 2, "P": 3, "PA": 3, "RGB": 3, "YCbCr": 3, "CMYK": 4, "RGBA": 4}
+_MODE_BYTES.update({mode: 2 for mode in ("I;16", "I;16B", "I;16L", "I;16N")})
 
 _GREY_MODES = {"1", "L", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 
@@ -39,6 +43,8 @@ def _open(path: str | Path, data: bytes | None) -> Image.Image:
     w, h = image.size
     if w <= 0 or h <= 0 or w * h > MAX_IMAGE_PIXELS:
         raise ReaderError(path, f"image declares {w}x{h} pixels, outside 1..{MAX_IMAGE_PIXELS} pixels")
+    bytes_per_pixel = _MODE_BYTES.get(image.mode, 4)
+    check_memory(path, f"a {w}x{h} {image.mode} image", decode_estimate(w * h, bytes_per_pixel))
     return image
 
 

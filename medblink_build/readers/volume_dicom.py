@@ -34,11 +34,11 @@ import numpy as np
 
 from ..errors import ReaderError
 from ..volume import Volume
-from .decoding import decode_or_raise
+from .decoding import check_codestream, decode_or_raise
 from .dicom_contrast import contrast_attributes
 from .dicom_image import read_dicom_header
 from .dicom_subject import subject_of
-from .limits import MAX_IMAGE_PIXELS
+from .limits import MAX_IMAGE_PIXELS, check_memory, volume_estimate
 from .volume_canonical import canonicalise, check_voxel_count
 
 ENHANCED_CT_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.2.1"
@@ -421,6 +421,7 @@ def _decode(ds: Any, s: _Slice) -> np.ndarray:
     from pydicom.pixels import apply_modality_lut, pixel_array
 
     ts = ds.file_meta.get("TransferSyntaxUID")
+    check_codestream(s.path, ds, s.frame)
     arr = decode_or_raise(
         s.path,
         f"pixel data of {_name(s)} ({getattr(ts, 'name', ts)})",
@@ -432,6 +433,12 @@ def _decode(ds: Any, s: _Slice) -> np.ndarray:
         return np.asarray(apply_modality_lut(arr, s.rescale))
     except Exception as exc:
         raise ReaderError(s.path, f"invalid modality LUT / rescale in {_name(s)}: {exc}") from exc
+
+
+def _check_series_memory(path: str | Path, shape: tuple[int, ...]) -> None:
+    """Frames x Rows x Columns against the per-item budget: 16-bit stored values, 16-bit HU."""
+    voxels = int(np.prod(shape, dtype=object))
+    check_memory(path, f"a {' x '.join(map(str, shape))} series", volume_estimate(voxels, 2, 2))
 
 
 def _stack(slices: list[_Slice], datasets: dict[Path, Any] | None, integral: bool) -> np.ndarray:
@@ -490,12 +497,14 @@ def read_dicom_series(paths: Iterable[str | Path] | str | Path, data: Mapping[Pa
         path = files[0]
         full = headers[0][1] if data is not None else read_dicom_header(path, pixels=True)
         check_voxel_count(path, (int(full.get("NumberOfFrames") or 1), *_dims(full, path)))
+        _check_series_memory(path, (int(full.get("NumberOfFrames") or 1), *_dims(full, path)))
         slices = _multi_frame_slices(path, full)
         datasets = {path: full}
         ref = full
     else:
         slices = [_single_frame_slice(p, ds) for p, ds in headers]
         check_voxel_count(label, (len(slices), slices[0].rows, slices[0].cols))
+        _check_series_memory(label, (len(slices), slices[0].rows, slices[0].cols))
         ref = None
         if data is not None:
             datasets = dict(headers)  # pixels came with the headers: decode from them

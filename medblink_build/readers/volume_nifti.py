@@ -22,6 +22,8 @@ import numpy as np
 
 from ..errors import ReaderError
 from ..volume import Volume
+from .header_values import header_float
+from .limits import check_memory, volume_estimate
 from .volume_canonical import canonicalise, check_voxel_count
 
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -89,6 +91,14 @@ def read_nifti(path: str | Path) -> Volume:
 
     header = img.header
     disk_dtype = header.get_data_dtype()
+    scaled = getattr(img.dataobj, "slope", 1.0) != 1.0 or getattr(img.dataobj, "inter", 0.0) != 0.0
+    voxels = int(np.prod(shape, dtype=object))
+    value_bytes = 8 if scaled else disk_dtype.itemsize
+    check_memory(
+        path,
+        f"{' x '.join(map(str, shape))} voxels of {disk_dtype}",
+        volume_estimate(voxels, disk_dtype.itemsize, value_bytes),
+    )
     try:
         arr = np.asanyarray(img.dataobj)  # applies scl_slope/inter only if the header sets them
     except Exception as exc:  # EOFError, zlib.error, OSError, ValueError for short files
@@ -112,7 +122,10 @@ def read_nifti(path: str | Path) -> Volume:
         source = "pixdim only"
         warnings.append("NIfTI has neither sform nor qform: orientation unknown, axes taken as RAS from pixdim")
     # nibabel moves scl_slope/scl_inter from the header to the data proxy on load
-    slope, inter = float(getattr(img.dataobj, "slope", 1.0)), float(getattr(img.dataobj, "inter", 0.0))
+    slope = header_float(getattr(img.dataobj, "slope", 1.0), path, "scl_slope")
+    inter = header_float(getattr(img.dataobj, "inter", 0.0), path, "scl_inter")
+    for i in range(1, min(len(shape), 3) + 1):
+        header_float(header["pixdim"][i], path, f"pixdim[{i}]")
     meta: dict[str, Any] = {
         "format": f"NIfTI-{version}",
         "affine_source": source,
@@ -120,6 +133,8 @@ def read_nifti(path: str | Path) -> Volume:
         "scaling": None if (slope, inter) == (1.0, 0.0) else {"slope": slope, "inter": inter},
     }
     affine_lps = _RAS_TO_LPS @ np.asarray(img.affine, dtype=np.float64)
+    if not np.isfinite(affine_lps).all():
+        raise ReaderError(path, f"header affine ({source}) holds NaN or infinite values")
     return canonicalise(arr.transpose(2, 1, 0), affine_lps, meta, warnings, path=path)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from ..bounds import image_problem
 from ..errors import OutputError
 from ..hashing import sha256_file
 from ..output.folder import MANIFEST_NAME, is_our_output
@@ -100,8 +101,9 @@ def verify_folder(folder: Path) -> VerifyReport:
         except Exception as exc:  # a corrupt parquet file: name it
             report.problems.append(f"data/{config}: cannot read rows: {type(exc).__name__}: {exc}")
             continue
-        for i, (example_id, digest, provenance) in enumerate(rows):
+        for i, (example_id, digest, provenance, image_problems) in enumerate(rows):
             report.checked_examples += 1
+            report.problems.extend(f"data/{config}: {example_id} {problem}" for problem in image_problems)
             if i >= len(expected) or expected[i] != [example_id, digest]:
                 if report.first_difference is None:
                     report.first_difference = Difference(
@@ -118,9 +120,12 @@ def verify_folder(folder: Path) -> VerifyReport:
     return report
 
 
-def _digests(folder: Path, info: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+def _digests(folder: Path, info: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any], list[str]]]:
+    """Per row: id, digest, provenance, and what is wrong with its images (each opened in full)."""
     for row in iter_rows(folder, info):
-        yield row["id"], row_digest(row), json.loads(row["provenance"])
+        images = [(n, image_problem(image["bytes"])) for n, image in enumerate(row["images"])]
+        problems = [f"image {n}: {problem}" for n, problem in images if problem is not None]
+        yield row["id"], row_digest(row), json.loads(row["provenance"]), problems
 
 
 def compare_manifests(local: Path, published: Path) -> VerifyReport:

@@ -8,11 +8,13 @@ such a list for a copy a maintainer trusts.
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import SourceError
+from ..fsnames import display_name
 from ..hashing import HashCache
 from .folder import FolderSource
 from .resolve import LOCAL_MANIFEST
@@ -55,16 +57,16 @@ def check_source(source: FolderSource, cache: HashCache | None = None) -> CheckR
     cache = cache or HashCache()
     expected = source.manifest.files
     report = CheckReport(source.id, source.root, pinned=len(expected))
-    present = set(local_files(source.root))
+    present = {display_name(rel): rel for rel in local_files(source.root)}  # as pinned -> on disk
     for rel in sorted(expected):
         if rel not in present:
             report.missing.append(rel)
             continue
-        digest = cache.digest(source.root / rel)
+        digest = cache.digest(source.root / present[rel])
         report.digests[rel] = digest
         if digest != expected[rel]:
             report.changed.append(rel)
-    report.extra = sorted(present - set(expected)) if expected else []
+    report.extra = sorted(set(present) - set(expected)) if expected else []
     cache.save()
     return report
 
@@ -93,6 +95,8 @@ def pin_source(source: FolderSource, cache: HashCache | None = None) -> str:
     cache = cache or HashCache()
     lines = [f"# pinned from a local copy of {source.id}: {len(local_files(source.root))} files"]
     for rel in local_files(source.root):
-        lines += ["[[files]]", f'path = "{rel}"', f'sha256 = "{cache.digest(source.root / rel)}"', ""]
+        # a JSON string is a valid TOML basic string: quotes, backslashes and \\xNN escapes survive
+        path = json.dumps(display_name(rel), ensure_ascii=False)
+        lines += ["[[files]]", f"path = {path}", f'sha256 = "{cache.digest(source.root / rel)}"', ""]
     cache.save()
     return "\n".join(lines)

@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import csv
 import fnmatch
+import io
 import json
 import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 from ..errors import SourceError
+from ..fsnames import display_name, file_kind, open_regular
 from ..manifests import Manifest, MetadataTable, is_glob
 from ..model import Skipped, SourceItem
 from ..pseudonym import file_pseudonym, load_key, pseudonym
@@ -63,6 +66,19 @@ def _safe_relpath(value: str, table: str, line: int) -> str:
     return str(rel)
 
 
+def _check_table_file(root: Path, path: Path) -> None:
+    """A table is read only if it is a regular file inside the root: a labels.csv symlink to
+    /etc/passwd must not be read (and its first line echoed in an error), nor a folder or FIFO."""
+    if not _is_inside(root.resolve(), path):
+        raise SourceError(f"{path}: leads outside the source root (symlink?); refusing to read it")
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot read the table: {exc.strerror or exc}") from exc
+    if not stat.S_ISREG(mode):
+        raise SourceError(f"{path}: is {file_kind(mode)}, not a CSV file")
+
+
 @dataclass
 class FolderSource:
     """A source root bound to its manifest (or to a generic description when none fits)."""
@@ -78,7 +94,7 @@ class FolderSource:
         """A file of this source as outputs name it: its relative path when the manifest declares
         its names public, else its keyed pseudonym (`pseudonym.py`)."""
         if self.manifest.paths_public:
-            return rel
+            return display_name(rel)  # non-UTF-8 bytes as \xNN escapes
         if not hasattr(self, "_key"):
             self._key = load_key()  # read once per source, not once per file
         return file_pseudonym(self._key, rel)
@@ -114,7 +130,7 @@ class FolderSource:
         if suffix in IMAGE_SUFFIXES or suffix in SLIDE_SUFFIXES:
             return None
         try:  # by content whatever the name: `CT.1.3.12...` has the bogus suffix ".12..."
-            with open(full, "rb") as f:
+            with open_regular(full) as f:
                 if looks_like_dicom(f.read(132)):
                     return None
         except OSError:
@@ -125,29 +141,45 @@ class FolderSource:
 
     def _read_table(self, table: MetadataTable, required: bool) -> dict[str, dict[str, str]]:
         path = self.root / table.path
-        if not path.exists():
+        if not os.path.lexists(path):
             if required:
                 raise SourceError(f"{path}: metadata table named by {self.manifest.origin} is missing")
             return {}
+        _check_table_file(self.root, path)
         rows: dict[str, dict[str, str]] = {}
+        first_line: dict[str, int] = {}
         try:
-            with open(path, newline="", encoding="utf-8-sig") as f:
-                reader = csv.DictReader(f, delimiter=table.delimiter)
+            with open_regular(path) as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as f:
+                # strict: an unterminated quote is an error, not a field swallowing the rest of the file
+                reader = csv.DictReader(f, delimiter=table.delimiter, strict=True)
+                line = 1
                 if reader.fieldnames is None or table.key not in reader.fieldnames:
-                    raise SourceError(f"{path}: no {table.key!r} column (columns: {reader.fieldnames})")
-                for line, row in enumerate(reader, start=2):
+                    columns = ", ".join(repr(c[:40]) for c in (reader.fieldnames or [])[:20])
+                    raise SourceError(f"{path}: no {table.key!r} column (columns: {columns or 'none'})")
+                line = reader.line_num + 1
+                for row in reader:
                     key = row.get(table.key) or ""
                     if table.match == "relpath":
                         key = _safe_relpath(key, str(path), line)
+                    if key in first_line:
+                        raise SourceError(
+                            f"{path}: line {line}: {table.key} {key!r} is also on line {first_line[key]}; "
+                            "one row per file"
+                        )
+                    first_line[key] = line
                     if table.columns:
                         values = {ours: (row.get(theirs) or "").strip() for ours, theirs in table.columns.items()}
                     else:
                         values = {k: (v or "").strip() for k, v in row.items() if k and k != table.key}
                     rows[key] = values
+                    line = reader.line_num + 1
         except UnicodeDecodeError as exc:
-            raise SourceError(f"{path}: not UTF-8 text: {exc}") from exc
+            raise SourceError(f"{path}: not UTF-8 text: {exc.reason} at byte {exc.start}") from exc
         except csv.Error as exc:
-            raise SourceError(f"{path}: malformed CSV: {exc}") from exc
+            problem = "unterminated quoted field (runs to the end of the file)" if "end of data" in str(exc) else exc
+            raise SourceError(f"{path}: line {line}: malformed CSV: {problem}") from exc
+        except OSError as exc:
+            raise SourceError(f"{path}: cannot read the table: {exc.strerror or exc}") from exc
         return rows
 
     def _tables(self, table: MetadataTable) -> list[tuple[MetadataTable, dict[str, dict[str, str]]]]:
@@ -222,7 +254,7 @@ class FolderSource:
             if key_bytes is not None:
                 hidden = {"shown": tuple(file_pseudonym(key_bytes, f) for f in files), "local_key": key}
             yield SourceItem(
-                key=f"{self.id}/{key if key_bytes is None else pseudonym(key_bytes, key)}",
+                key=f"{self.id}/{display_name(key) if key_bytes is None else pseudonym(key_bytes, key)}",
                 source_id=self.id,
                 root=self.root,
                 files=tuple(files),
