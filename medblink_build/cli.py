@@ -443,7 +443,7 @@ def notes_command(old: Path, new: Path, out: Path | None) -> None:
     "fmt",
     type=click.Choice(["medblink", "blink"]),
     required=True,
-    help="medblink: task, question_id, question, answer, image. "
+    help="medblink: the published shape (one config, split val): task, question_id, question, answer text, image. "
     "blink: idx, question, sub_task, image_1..image_4, choices, answer '(A)', prompt.",
 )
 @click.option(
@@ -463,8 +463,6 @@ def export_command(out: Path, fmt: str, dest: Path) -> None:
         raise _fail(exc) from exc
     written = ", ".join(f"{config} {n}" for config, n in summary.counts.items())
     click.echo(f"wrote {fmt} export of {out} to {summary.out}: {written}")
-    for config, n in summary.dropped_images.items():
-        click.echo(f"note: {config} {n} row(s) with more than one image keep only the first (blink keeps up to 4)")
 
 
 @main.command("preview")
