@@ -413,6 +413,30 @@ def sources_show(source_id: str) -> None:
         click.echo(f"\ncitation:\n{m.citation}")
 
 
+@main.group("samples")
+def samples_group() -> None:
+    """The built-in synthetic sample sources."""
+
+
+@samples_group.command("write")
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--source", "source_ids", multiple=True, help="Only this sample source id (repeatable).")
+def samples_write(dest: Path, source_ids: tuple[str, ...]) -> None:
+    """Write every built-in sample source into DEST/<source id>, in its real file formats.
+
+    Then `build --release medblink-sample-1.0 --sources-root DEST` builds the sample release from disk.
+    """
+    from .sources.samples import write_samples
+
+    try:
+        written = write_samples(dest, list(source_ids) or None)
+    except MedblinkError as exc:
+        raise _fail(exc) from exc
+    for source in written:
+        files = sum(1 for p in source.root.rglob("*") if p.is_file())
+        click.echo(f"wrote {source.id}: {files} file(s) in {source.root}")
+
+
 @main.command("notes")
 @click.argument("old", type=click.Path(exists=True, path_type=Path))
 @click.argument("new", type=click.Path(exists=True, path_type=Path))
