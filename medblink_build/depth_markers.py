@@ -15,6 +15,7 @@ the n letters and the other letters are given to the other markers in a seeded o
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -108,3 +109,25 @@ def assign_letters(rng: np.random.Generator, depths: Sequence[float], nearest: b
 def marker_question(text: str, n: int, correct: int) -> Question:
     """A question whose choices are the n drawn marker letters, in letter order (never shuffled)."""
     return Question(text, tuple(f"Marker {letter}" for letter in LETTERS[:n]), correct, shuffle=False)
+
+
+def marker_params(points: np.ndarray, letters: Sequence[str]) -> list[dict[str, Any]]:
+    """Drawn markers as the JSON parameter a release pins (`ctx.choice("markers", ...)`), A first."""
+    order = sorted(range(len(letters)), key=lambda i: letters[i])
+    return [{"x": int(points[i][0]), "y": int(points[i][1]), "letter": letters[i]} for i in order]
+
+
+def pinned_marker_points(
+    placed: Sequence[dict[str, Any]], shape: tuple[int, int], radius: int, min_separation: float
+) -> tuple[np.ndarray, list[str]]:
+    """(points, letters) of a `markers` parameter; a pinned set that does not fit is a skip."""
+    from .errors import RecipeError, SkipItem
+    from .markers import fits
+
+    letters = [str(m["letter"]) for m in placed]
+    if sorted(letters) != list(LETTERS[: len(letters)]) or not 2 <= len(letters) <= len(LETTERS):
+        raise RecipeError(f"pinned marker letters {letters} are not A, B, ... in some order")
+    points = np.array([[float(m["x"]), float(m["y"])] for m in placed], dtype=np.float64)
+    if not fits(points, radius, shape, min_separation):
+        raise SkipItem("pinned_markers_do_not_fit", "pinned markers overlap each other or the image border")
+    return points, letters

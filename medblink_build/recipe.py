@@ -8,10 +8,10 @@ writing, parallelism - is the toolkit's, so a new task is one small file.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -19,6 +19,8 @@ from .hashing import sha256_bytes
 from .model import DisplayImage, Example, InputFile, SourceItem
 from .seeding import rng_for
 from .volume import Volume
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -36,15 +38,41 @@ class TaskInfo:
 class ItemContext:
     """What `Recipe.build` gets besides the item: seeded generators and digest-recording reads."""
 
-    def __init__(self, item: SourceItem, seed: int, params: dict[str, Any]) -> None:
+    def __init__(
+        self, item: SourceItem, seed: int, params: dict[str, Any], pinned: dict[str, Any] | None = None
+    ) -> None:
         self.item = item
         self.seed = seed
         self.params = params
+        self.pinned: dict[str, Any] = dict(pinned or {})  # parameter name -> value a release pins
+        self.chosen: dict[str, Any] = {}  # parameter name -> value used (recorded in provenance)
         self.inputs: list[InputFile] = []
 
     def rng(self, task: str) -> np.random.Generator:
         """The generator for this item in `task`, seeded by (seed, task, item key)."""
         return rng_for(self.seed, task, self.item.key)
+
+    def choice(self, name: str, draw: Callable[[], T], allowed: Collection[Any] | None = None) -> T:
+        """A parameter the recipe draws (rotation, view transform, slice, markers, ...): the value a
+        pinned release gives for `name`, else `draw()`. Either way it is recorded under `name` in
+        the row's provenance (`parameters`), so a release can be pinned from its own rows.
+
+        A pinned value replaces the draw, which is then not run: pin all of an item's parameters
+        (as `align` does), since later draws would otherwise come from a generator in another
+        state. Values are JSON-like (str, int, float, bool, lists, dicts of them); a pinned value
+        outside `allowed` is an error naming the valid ones.
+        """
+        from .errors import RecipeError
+
+        if name in self.pinned:
+            value = self.pinned[name]
+            if allowed is not None and value not in allowed:
+                valid = ", ".join(map(str, allowed))
+                raise RecipeError(f"item {self.item.key}: pinned {name} {value!r} is not one of {valid}")
+        else:
+            value = draw()
+        self.chosen[name] = value
+        return value  # type: ignore[no-any-return]
 
     def read_bytes(self, index: int = 0) -> tuple[Path, bytes]:
         """Read input file `index` once, recording its sha256 for provenance."""

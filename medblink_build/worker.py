@@ -15,6 +15,7 @@ from typing import Any
 from .errors import MedblinkError, ReaderError, SkipItem
 from .model import Example, Skipped, SourceItem
 from .privacy import PrivacyError, check_texts, example_texts, identifiers_of_files
+from .questions import Question
 from .recipe import ItemContext, Recipe
 from .registry import RecipeRef
 from .result_cache import ResultCache, item_key
@@ -27,6 +28,7 @@ class Job:
     params: dict[str, Any] = field(default_factory=dict)
     strict: bool = False
     cache: str | None = None  # folder of finished item results (resumable builds), or None
+    pins: dict[str, dict[str, Any]] = field(default_factory=dict)  # item key -> {"params", "published"}
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,8 @@ def build_one(job: Job, item: SourceItem) -> Example | Skipped | Failed:
         return _build(job, item)
     recipe = recipe_instance(job.recipe)
     cache = ResultCache(Path(job.cache))
-    key = item_key(item, recipe.name, recipe.version, job.seed, job.params)
+    pin = job.pins.get(item.key)
+    key = item_key(item, recipe.name, recipe.version, job.seed, {**job.params, "_pin": pin} if pin else job.params)
     cached = cache.get(key)
     if cached is not None:
         return cached
@@ -63,7 +66,8 @@ def build_one(job: Job, item: SourceItem) -> Example | Skipped | Failed:
 
 def _build(job: Job, item: SourceItem) -> Example | Skipped | Failed:
     recipe = recipe_instance(job.recipe)
-    ctx = ItemContext(item, job.seed, job.params)
+    pin = job.pins.get(item.key, {})
+    ctx = ItemContext(item, job.seed, job.params, pin.get("params"))
     try:
         example = recipe.build(item, ctx)
     except SkipItem as skip:
@@ -80,7 +84,23 @@ def _build(job: Job, item: SourceItem) -> Example | Skipped | Failed:
     if not example.inputs:
         example.inputs = list(ctx.inputs)
     example.source = item.source_id  # the source is the item's, whatever the recipe set
+    _pin_choices(example, ctx)
+    if ctx.chosen:
+        example.details["parameters"] = ctx.chosen
+    if pin.get("published"):
+        example.details["published"] = dict(pin["published"])
     return _gated(item, example, example_texts(example))
+
+
+def _pin_choices(example: Example, ctx: ItemContext) -> None:
+    """A pinned `choices` order (the letter order of a published question) replaces the writer's
+    balanced letter plan, when it is an order of exactly the recipe's choices."""
+    order = ctx.pinned.get("choices")
+    q = example.question
+    if not order or not q.shuffle or sorted(order) != sorted(q.choices):
+        return
+    example.question = Question(q.text, tuple(order), list(order).index(q.choices[q.correct]), shuffle=False)
+    ctx.chosen["choices"] = list(order)
 
 
 def _relative(item: SourceItem, path: str) -> str:

@@ -164,7 +164,7 @@ class Enhancement(Recipe):
         else:
             question = Question(QUESTION, CHOICES, 0 if contrast else 1)
 
-        k = representative_slice(volume)
+        k = ctx.choice("slice_index", lambda: representative_slice(volume), range(volume.shape[0]))
         hu = volume.data[k]
         transforms: list[Transform] = [ct_window(WINDOW)]
         sy, sx = volume.spacing[1], volume.spacing[2]

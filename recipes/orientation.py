@@ -120,7 +120,9 @@ class Orientation(Recipe):
         resize = resize_to_fit(image.pixels.shape, MAX_SIDE)
         if resize is not None:
             transforms.append(resize)
-        rotation = list(ROTATIONS)[int(ctx.rng(task).integers(len(ROTATIONS)))]
+        rotation = ctx.choice(
+            "rotation", lambda: list(ROTATIONS)[int(ctx.rng(task).integers(len(ROTATIONS)))], ROTATIONS
+        )
         transforms.append(dihedral(rotation))
 
         pixels = image.pixels
