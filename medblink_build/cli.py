@@ -437,6 +437,71 @@ def samples_write(dest: Path, source_ids: tuple[str, ...]) -> None:
         click.echo(f"wrote {source.id}: {files} file(s) in {source.root}")
 
 
+@main.command("align")
+@click.argument("published", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--sources-root",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="Folder holding one sub-folder per source id, as for build.",
+)
+@click.option(
+    "--release",
+    "release_spec",
+    default="medblink-1.0",
+    show_default=True,
+    help="The release definition whose recipes made PUBLISHED (a built-in name or a TOML file).",
+)
+@click.option(
+    "--out", "pins_out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="PINS.toml to write."
+)
+@click.option(
+    "--report",
+    "report_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="AUDIT.json to write.",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the candidate fingerprints are kept between runs (default: .medblink-align-cache beside --out).",
+)
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
+def align_command(
+    published: Path,
+    sources_root: Path,
+    release_spec: str,
+    pins_out: Path,
+    report_out: Path,
+    cache_dir: Path | None,
+    workers: int,
+) -> None:
+    """Find the source item and parameters of every row of a published copy (PUBLISHED: a folder
+    or parquet file in the `export --format medblink` shape), audit its labels, and write a
+    pinned release definition that regenerates it."""
+    from .pipeline import BuildFailed
+    from .release.align import align, summary_table, write_report
+    from .release.definition import load_release
+    from .release.pins import write_pins
+
+    try:
+        definition = load_release(release_spec)
+        cache = cache_dir or pins_out.resolve().parent / ".medblink-align-cache"
+        result = align(published, definition, sources_root, cache, workers, report_out.name)
+        write_pins(pins_out, result.pins_text)
+        write_report(report_out, result)
+    except BuildFailed as exc:
+        if exc.detail:
+            click.echo(exc.detail, err=True)
+        raise _fail(exc) from exc
+    except MedblinkError as exc:
+        raise _fail(exc) from exc
+    click.echo(summary_table(result.summary))
+    click.echo(f"wrote {pins_out} and {report_out}")
+
+
 @main.command("notes")
 @click.argument("old", type=click.Path(exists=True, path_type=Path))
 @click.argument("new", type=click.Path(exists=True, path_type=Path))

@@ -147,6 +147,9 @@ class Recipe:
     tasks: ClassVar[tuple[TaskInfo, ...]]
     sample_sources: ClassVar[tuple[str, ...]] = ()
     release_notes: ClassVar[dict[str, str]] = {}
+    #: Parameters applied as the image's last (dihedral) transform, with every value they take:
+    #: `align` renders each value from one build (e.g. {"rotation": ("identity", "rot90cw", ...)}).
+    align_family: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def task(self, task_id: str) -> TaskInfo:
         for info in self.tasks:

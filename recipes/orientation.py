@@ -13,6 +13,8 @@ exists), so mirrored choices would test anatomy knowledge or luck rather than pe
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from medblink_build.encode import png_bytes
 from medblink_build.errors import SkipItem
 from medblink_build.geometry import FRONTAL_DISPLAY, FRONTAL_VIEWS, GeometryError, parse_patient_orientation, to_display
@@ -74,6 +76,7 @@ class Orientation(Recipe):
         ),
     )
     sample_sources = ("medblink-sample-xray",)
+    align_family: ClassVar[dict[str, tuple[str, ...]]] = {"rotation": tuple(ROTATIONS)}
 
     def select(self, items):  # type: ignore[no-untyped-def]
         for item in items:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -131,6 +132,7 @@ class RelativePosition(Recipe):
         ),
     )
     sample_sources = ("medblink-sample-ct-seg",)
+    align_family: ClassVar[dict[str, tuple[str, ...]]] = {"view_transform": VIEW_TRANSFORMS}
 
     def build(self, item: SourceItem, ctx: ItemContext) -> Example:
         segs = [i for i in range(len(item.files)) if is_dicom_seg(item.path(i))]

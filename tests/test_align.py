@@ -1,0 +1,129 @@
+"""`align` on a laundered copy of the sample release: every row found again with its parameters,
+exactly the replaced answers flagged, and the pins rebuild the rows with the derived answers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from medblink_build.errors import SourceError
+from medblink_build.release.align import published_choices, read_published
+from medblink_build.release.definition import load_release
+from tests.align_helpers import launder
+from tests.conftest import run_cli
+from tests.release_helpers import rows_of
+
+MARKER_TASKS = {"visual_depth_estimation", "wave_based_depth_estimation", "histology_structure"}
+REPLACED = 7
+
+
+@pytest.fixture(scope="module")
+def aligned(sample_release: Path, samples_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    work = tmp_path_factory.mktemp("align")
+    code, output = run_cli("export", sample_release, "--format", "medblink", "--to", work / "export")
+    assert code == 0, output
+    truth = launder(work / "export", work / "published" / "val.parquet", REPLACED)
+    pins, audit = work / "PINS.toml", work / "AUDIT.json"
+    code, output = run_cli(
+        "align", work / "published", "--sources-root", samples_root, "--release", "medblink-sample-1.0",
+        "--out", pins, "--report", audit,
+    )  # fmt: skip
+    assert code == 0, output
+    return {"work": work, "truth": truth, "pins": pins, "audit": json.loads(audit.read_text()), "output": output}
+
+
+def test_align_matches_the_laundered_rows_and_their_parameters(aligned: dict[str, Any], sample_release: Path) -> None:
+    by_id = {row["id"]: row for rows in rows_of(sample_release).values() for row in rows}
+    rows = aligned["audit"]["rows"]
+    assert len(rows) == len(by_id)
+    for task, counts in aligned["audit"]["summary"]["tasks"].items():
+        needed = 0.90 if task in MARKER_TASKS else 0.99
+        assert counts["matched"] >= needed * counts["rows"], (task, counts)
+    for row in rows:
+        original = by_id[aligned["truth"][row["question_id"]]["original"]]
+        provenance = json.loads(original["provenance"])
+        if row["status"] != "matched":
+            continue
+        assert row["item_key"] == provenance["example_key"]
+        assert {k: v for k, v in row["params"].items() if k != "choices"} == provenance.get("parameters", {})
+        assert row["params"].get("choices", original["choices"]) == original["choices"]
+        assert 0.9 < row["score"] <= 1.0
+    assert "imaging_orientation_cxr" in aligned["output"] and "disagreeing" in aligned["output"]
+
+
+def test_align_flags_exactly_the_replaced_answers(aligned: dict[str, Any]) -> None:
+    rows = aligned["audit"]["rows"]
+    flagged = {r["question_id"] for r in rows if r["label_agrees"] is False}
+    replaced = {qid for qid, t in aligned["truth"].items() if t["replaced"]}
+    matched = {r["question_id"] for r in rows if r["status"] == "matched"}
+    assert flagged == replaced & matched and len(flagged) >= REPLACED - 1
+    for r in rows:
+        if r["status"] == "matched":
+            assert r["label_agrees"] is (r["question_id"] not in replaced)
+            assert r["published_answer"] == aligned["truth"][r["question_id"]]["answer"]
+    summary = aligned["audit"]["summary"]
+    assert summary["disagreeing"] == len(flagged) and summary["agreeing"] == len(matched) - len(flagged)
+
+
+def test_the_rebuild_from_the_pins_gives_the_matched_rows_with_the_derived_answers(
+    aligned: dict[str, Any], sample_release: Path, samples_root: Path
+) -> None:
+    definition = load_release(str(aligned["pins"]))
+    assert definition.regeneration["disagreements"] and definition.regeneration["matched"] == len(
+        [r for r in aligned["audit"]["rows"] if r["status"] == "matched"]
+    )
+    out = aligned["work"] / "rebuilt"
+    code, output = run_cli(
+        "build", "--release", aligned["pins"], "--sources-root", samples_root, "--out", out, "--quiet"
+    )
+    assert code == 0, output
+    by_id = {row["id"]: row for rows in rows_of(sample_release).values() for row in rows}
+    audit = {r["question_id"]: r for r in aligned["audit"]["rows"]}
+    rebuilt = [row for rows in rows_of(out).values() for row in rows]
+    assert len(rebuilt) == sum(r["derived_answer"] is not None for r in audit.values())
+    for row in rebuilt:
+        qid = json.loads(row["provenance"])["published"]["question_id"]
+        original = by_id[aligned["truth"][qid]["original"]]
+        assert row["images"][0]["bytes"] == original["images"][0]["bytes"]
+        assert row["question"] == original["question"] and row["choices"] == original["choices"]
+        assert row["choices"]["ABCD".index(row["answer"])] == audit[qid]["derived_answer"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["release"]["regeneration"]["disagreements"] == definition.regeneration["disagreements"]
+
+
+def test_a_second_align_reads_the_index_from_its_cache(aligned: dict[str, Any], samples_root: Path) -> None:
+    work = aligned["work"]
+    code, output = run_cli(
+        "align", work / "published" / "val.parquet", "--sources-root", samples_root,
+        "--release", "medblink-sample-1.0", "--out", work / "PINS2.toml", "--report", work / "AUDIT2.json",
+    )  # fmt: skip
+    assert code == 0, output
+    again = json.loads((work / "AUDIT2.json").read_text())
+    assert again["summary"]["index"]["items_built"] == 0
+    assert again["summary"]["index"]["items_from_cache"] == aligned["audit"]["summary"]["index"]["items"]
+    assert again["rows"] == aligned["audit"]["rows"]
+
+
+def test_align_refuses_a_copy_without_the_published_columns(tmp_path: Path, samples_root: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    bad = tmp_path / "bad.parquet"
+    pq.write_table(pa.table({"task": ["x"], "question": ["q"]}), bad)
+    code, output = run_cli(
+        "align", bad, "--sources-root", samples_root, "--out", tmp_path / "p.toml", "--report", tmp_path / "a.json"
+    )
+    assert code != 0 and "missing column(s) question_id, answer, image" in output
+    assert not (tmp_path / "p.toml").exists()
+    with pytest.raises(SourceError, match="no parquet files"):
+        (tmp_path / "nothing").mkdir()
+        read_published(tmp_path / "nothing")
+
+
+def test_published_choices_reads_lettered_lines_only() -> None:
+    assert published_choices("Q?\n(A) one\n(B) two") == ["one", "two"]
+    assert published_choices("Q?\n(B) two\n(A) one") == []
+    assert published_choices("Q? yes or no") == []
