@@ -127,3 +127,36 @@ def test_published_choices_reads_lettered_lines_only() -> None:
     assert published_choices("Q?\n(A) one\n(B) two") == ["one", "two"]
     assert published_choices("Q?\n(B) two\n(A) one") == []
     assert published_choices("Q? yes or no") == []
+
+
+def test_align_recovers_rotations_the_release_seed_did_not_draw(samples_root: Path, tmp_path: Path) -> None:
+    """A copy drawn with another seed: its rotations are found from the transform family, and the
+    derived answers (the recipe run with each found rotation pinned) agree with the published ones."""
+    out = tmp_path / "seed5"
+    source = f"medblink-sample-xray={samples_root / 'medblink-sample-xray'}"
+    code, output = run_cli("recipe", "orientation", "--source", source, "--seed", 5, "--out", out, "--quiet")
+    assert code == 0, output
+    assert run_cli("export", out, "--format", "medblink", "--to", tmp_path / "export")[0] == 0
+    truth = launder(tmp_path / "export", tmp_path / "published.parquet", 0)
+    release = tmp_path / "orientation.toml"
+    release.write_text(
+        'name = "orientation only"\nversion = "1.0.0"\nseed = 0\n'
+        + "".join(
+            f'[[task]]\nid = "{t}"\nrecipe = "orientation"\ncount = 50\nsources = ["medblink-sample-xray"]\n'
+            for t in ("imaging_orientation_cxr", "imaging_orientation_pelvic")
+        )
+    )
+    code, output = run_cli(
+        "align", tmp_path / "published.parquet", "--sources-root", samples_root, "--release", release,
+        "--out", tmp_path / "PINS.toml", "--report", tmp_path / "AUDIT.json",
+    )  # fmt: skip
+    assert code == 0, output
+    audit = json.loads((tmp_path / "AUDIT.json").read_text())
+    drawn = {row["id"]: json.loads(row["label"])["rotation"] for rows in rows_of(out).values() for row in rows}
+    seed0 = {t["original"] for t in truth.values()}
+    assert len(audit["rows"]) == len(seed0)
+    assert all(r["status"] == "matched" and r["label_agrees"] is True for r in audit["rows"])
+    found = {truth[r["question_id"]]["original"]: r["params"]["rotation"] for r in audit["rows"]}
+    assert found == drawn
+    index = audit["summary"]["index"]
+    assert index["candidates"] == 4 * (index["items"] - index["items_skipped"])  # four rotations per item
