@@ -490,8 +490,9 @@ def align_command(
         definition = load_release(release_spec)
         cache = cache_dir or pins_out.resolve().parent / ".medblink-align-cache"
         result = align(published, definition, sources_root, cache, workers, report_out.name)
-        write_pins(pins_out, result.pins_text)
         write_report(report_out, result)
+        if result.summary["matched"]:
+            write_pins(pins_out, result.pins_text)
     except BuildFailed as exc:
         if exc.detail:
             click.echo(exc.detail, err=True)
@@ -499,6 +500,8 @@ def align_command(
     except MedblinkError as exc:
         raise _fail(exc) from exc
     click.echo(summary_table(result.summary))
+    if not result.summary["matched"]:
+        raise click.ClickException(f"no published row matched a source item: wrote {report_out}, no {pins_out}")
     click.echo(f"wrote {pins_out} and {report_out}")
 
 

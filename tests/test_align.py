@@ -94,19 +94,6 @@ def test_the_rebuild_from_the_pins_gives_the_matched_rows_with_the_derived_answe
     assert manifest["release"]["regeneration"]["disagreements"] == definition.regeneration["disagreements"]
 
 
-def test_a_second_align_reads_the_index_from_its_cache(aligned: dict[str, Any], samples_root: Path) -> None:
-    work = aligned["work"]
-    code, output = run_cli(
-        "align", work / "published" / "val.parquet", "--sources-root", samples_root,
-        "--release", "medblink-sample-1.0", "--out", work / "PINS2.toml", "--report", work / "AUDIT2.json",
-    )  # fmt: skip
-    assert code == 0, output
-    again = json.loads((work / "AUDIT2.json").read_text())
-    assert again["summary"]["index"]["items_built"] == 0
-    assert again["summary"]["index"]["items_from_cache"] == aligned["audit"]["summary"]["index"]["items"]
-    assert again["rows"] == aligned["audit"]["rows"]
-
-
 def test_align_refuses_a_copy_without_the_published_columns(tmp_path: Path, samples_root: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -160,3 +147,40 @@ def test_align_recovers_rotations_the_release_seed_did_not_draw(samples_root: Pa
     assert found == drawn
     index = audit["summary"]["index"]
     assert index["candidates"] == 4 * (index["items"] - index["items_skipped"])  # four rotations per item
+    assert index["items_built"] == index["items"]
+    code, output = run_cli(
+        "align", tmp_path / "published.parquet", "--sources-root", samples_root, "--release", release,
+        "--out", tmp_path / "PINS2.toml", "--report", tmp_path / "AUDIT2.json",
+    )  # fmt: skip
+    assert code == 0, output
+    again = json.loads((tmp_path / "AUDIT2.json").read_text())  # the index comes from the cache
+    assert again["summary"]["index"]["items_built"] == 0
+    assert again["summary"]["index"]["items_from_cache"] == index["items"]
+    assert again["rows"] == audit["rows"]
+    assert (tmp_path / "PINS2.toml").read_text() == (tmp_path / "PINS.toml").read_text()
+
+
+def test_markers_drawn_elsewhere_are_unmatched_never_given_the_draws_answer(samples_root: Path, tmp_path: Path) -> None:
+    """The same endoscopy frames with markers from another seed: the whole image matches, the
+    markers do not, so the rows are reported unmatched (naming the item) instead of being audited
+    with the release seed's markers, which would flag correct labels as wrong."""
+    out = tmp_path / "vd-seed5"
+    source = f"medblink-sample-endoscopy={samples_root / 'medblink-sample-endoscopy'}"
+    code, output = run_cli("recipe", "visual-depth", "--source", source, "--seed", 5, "--out", out, "--quiet")
+    assert code == 0, output
+    assert run_cli("export", out, "--format", "medblink", "--to", tmp_path / "export")[0] == 0
+    launder(tmp_path / "export", tmp_path / "published.parquet", 0)
+    release = tmp_path / "vd.toml"
+    release.write_text(
+        'name = "vd"\nversion = "1.0.0"\nseed = 0\n[[task]]\nid = "visual_depth_estimation"\n'
+        'recipe = "visual-depth"\ncount = 50\nsources = ["medblink-sample-endoscopy"]\n'
+    )
+    code, output = run_cli(
+        "align", tmp_path / "published.parquet", "--sources-root", samples_root, "--release", release,
+        "--out", tmp_path / "PINS.toml", "--report", tmp_path / "AUDIT.json",
+    )  # fmt: skip
+    assert code != 0 and "no published row matched a source item" in output
+    assert not (tmp_path / "PINS.toml").exists()
+    audit = json.loads((tmp_path / "AUDIT.json").read_text())
+    assert audit["rows"] and all(r["status"] == "unmatched" and r["label_agrees"] is None for r in audit["rows"])
+    assert all("differs locally" in r["note"] for r in audit["rows"])

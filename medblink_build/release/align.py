@@ -56,6 +56,11 @@ SHORTLIST = 8
 MAX_THUMB_DIFF = 12.0
 #: Aspect ratios (width / height) may differ by this factor (resizing rounds sides to pixels).
 ASPECT_TOLERANCE = 0.06
+#: After the rebuild, the published image and the rebuilt one may differ by at most this much
+#: (mean grey levels over LOCAL_BLOCK-px blocks at LOCAL_SIDE px); re-encoding stays under ~35.
+LOCAL_SIDE = 128
+LOCAL_BLOCK = 4
+LOCAL_MAX_DIFF = 45.0
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint16)
 _CHOICE_LINE = re.compile(r"^\(([A-J])\) (.*)$")
 
@@ -188,22 +193,10 @@ def _match_task(rows: list[PublishedRow], index: CandidateIndex, task: str) -> d
 
 def _derive(
     run: RecipeRun, seed: int, pins: dict[str, dict[str, Any]], index: CandidateIndex, workers: int
-) -> dict[str, str | None]:
-    """The answer text of each pinned item built with its pinned parameters (None: the recipe
-    skips it, the reason in `index.skipped`). An item pinned to the recipe's own draw answers from
-    its index run; the others are built again with the parameters pinned."""
-    own: dict[tuple[str, str], str] = {}
-    for c in index.candidates:
-        if c.answer is not None and c.key in pins:
-            own[(c.key, json.dumps(c.params, sort_keys=True))] = c.answer
-    out: dict[str, str | None] = {}
-    todo = []
-    for key, pin in pins.items():
-        drawn = json.dumps({k: v for k, v in pin["params"].items() if k != "choices"}, sort_keys=True)
-        if (key, drawn) in own:
-            out[key] = own[(key, drawn)]
-        else:
-            todo.append(index.items[key])
+) -> dict[str, Example | str]:
+    """Build each pinned item with its pinned parameters: item key -> example, or why it is skipped."""
+    todo = [index.items[key] for key in pins]
+    out: dict[str, Example | str] = {}
     job = Job(run.ref, seed, pins=pins)
     executor = make_executor("process", workers)
     try:
@@ -211,14 +204,30 @@ def _derive(
         for item, result in zip(todo, results, strict=True):
             if isinstance(result, Failed):
                 raise BuildFailed(result.message, result.detail)
-            if isinstance(result, Example):
-                out[item.key] = result.question.choices[result.question.correct]
-            else:
-                out[item.key] = None
-                index.skipped[item.key] = f"{result.reason}: {result.detail}"
+            out[item.key] = result if isinstance(result, Example) else f"{result.reason}: {result.detail}"
     finally:
         executor.close()
     return out
+
+
+def local_difference(published: Image.Image, rebuilt: Image.Image) -> float:
+    """The largest mean difference (grey levels, RGB) over LOCAL_BLOCK-pixel blocks of the two images
+    brought to LOCAL_SIDE px: small for a re-encoded, resized copy of the same image, large where a
+    marker (or any detail a few percent of the image wide) differs."""
+    w, h = rebuilt.size
+    scale = LOCAL_SIDE / max(w, h)
+    size = tuple(max(LOCAL_BLOCK, round(v * scale) // LOCAL_BLOCK * LOCAL_BLOCK) for v in (w, h))
+    a, b = (np.asarray(im.convert("RGB").resize(size, Image.Resampling.BOX), np.float32) for im in (published, rebuilt))
+    diff = np.abs(a - b).mean(axis=2)
+    rows, cols = diff.shape[0] // LOCAL_BLOCK, diff.shape[1] // LOCAL_BLOCK
+    return float(diff.reshape(rows, LOCAL_BLOCK, cols, LOCAL_BLOCK).mean(axis=(1, 3)).max())
+
+
+def question_stem(question: str) -> str:
+    """A published question without its `(A) ...` lines."""
+    lines = question.strip().splitlines()
+    keep = [line for line in lines if not _CHOICE_LINE.match(line.strip())]
+    return "\n".join(keep).strip()
 
 
 def align(
@@ -272,15 +281,28 @@ def align(
             entry.status, entry.item_key = "matched", candidate.key
             entry.score = round(1.0 - diff / 255.0, 4)
             entry.params = pins[candidate.key]["params"]
-            answer = derived[candidate.key]
-            if answer is None:
-                entry.note = f"the recipe skips this item with these parameters ({index.skipped[candidate.key]})"
+            example = derived[candidate.key]
+            if isinstance(example, str):
+                entry.note = f"the recipe skips this item with these parameters ({example})"
                 continue
-            entry.derived_answer = answer
-            entry.label_agrees = _same_answer(entry.derived_answer, row.answer)
+            local = local_difference(
+                Image.open(io.BytesIO(row.image or b"")), Image.open(io.BytesIO(example.images[0]))
+            )
+            if local > LOCAL_MAX_DIFF:  # the same image, but e.g. markers elsewhere: parameters not recovered
+                entry.status, entry.score, entry.item_key, entry.params = "unmatched", None, None, {}
+                entry.note = (
+                    f"looks like {candidate.key} but differs locally (block difference {local:.0f} > "
+                    f"{LOCAL_MAX_DIFF:g}): a parameter the index does not vary (e.g. marker positions) differs"
+                )
+                continue
+            entry.derived_answer = example.question.choices[example.question.correct]
             pinned.setdefault(row.task, []).append(
                 Pin(candidate.key, entry.params, row.question_id, row.question, row.answer)
             )
+            if question_stem(row.question) != example.question.text.strip():
+                entry.note = "the published question is not the recipe's with these parameters: answers not compared"
+                continue
+            entry.label_agrees = _same_answer(entry.derived_answer, row.answer)
     ordered = [audit[r.position] for r in rows]
     summary = _summary(ordered, definition, stats)
     disagreements = [

@@ -68,7 +68,6 @@ class Candidate:
     task: str
     key: str
     params: dict[str, Any]
-    answer: str | None = None  # the answer text, when `params` are the recipe's own draw (no rebuild needed)
 
 
 @dataclass
@@ -182,7 +181,7 @@ def _source_index(
                 index.skipped[item.key] = entry["skipped"]
             rows[item.key] = [
                 (
-                    Candidate(c["task"], item.key, c["params"], c.get("answer")),
+                    Candidate(c["task"], item.key, c["params"]),
                     arrays["bits"][i],
                     arrays["thumbs"][i],
                     float(arrays["aspects"][i]),
@@ -205,13 +204,10 @@ def _source_index(
                 rows[item.key] = []
                 continue
             found = []
-            drawn = {k: v for k, v in result.details.get("parameters", {}).items() if k != "choices"}
-            answer = result.question.choices[result.question.correct]
             for params, image in candidate_images(result, recipe.align_family):
                 fp = fingerprint(image)
-                own = answer if params == drawn else None
                 canonical = json.loads(json.dumps(params, sort_keys=True))  # as the cache gives it back
-                candidate = Candidate(result.task, item.key, canonical, own)
+                candidate = Candidate(result.task, item.key, canonical)
                 found.append((candidate, fp.bits, fp.thumb, fp.aspect))
             rows[item.key] = found
     finally:
@@ -228,7 +224,7 @@ def _source_index(
 
 
 def _candidate_json(candidate: Candidate) -> dict[str, Any]:
-    return {"task": candidate.task, "params": candidate.params, "answer": candidate.answer}
+    return {"task": candidate.task, "params": candidate.params}
 
 
 def _save(
