@@ -150,6 +150,11 @@ class Recipe:
     #: Parameters applied as the image's last (dihedral) transform, with every value they take:
     #: `align` renders each value from one build (e.g. {"rotation": ("identity", "rot90cw", ...)}).
     align_family: ClassVar[dict[str, tuple[str, ...]]] = {}
+    #: The parameter holding drawn markers ([{x, y, letter}]), which `align` recovers from an image.
+    align_markers: ClassVar[str | None] = None
+    #: Parameters that change only the question text, with every value (e.g. {"ask": (...)}):
+    #: `align` tries each when the published question is not the one the draw gives.
+    align_question_family: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def task(self, task_id: str) -> TaskInfo:
         for info in self.tasks:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy import ndimage
@@ -167,6 +167,8 @@ class VisualDepth(Recipe):
         ),
     )
     sample_sources = ("medblink-sample-endoscopy",)
+    align_markers = "markers"
+    align_question_family: ClassVar[dict[str, tuple[str, ...]]] = {"ask": tuple(QUESTIONS)}
 
     def build(self, item: SourceItem, ctx: ItemContext) -> Example:
         depth_index = _depth_file(item)

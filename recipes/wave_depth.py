@@ -20,7 +20,7 @@ the label records that choice. Frames whose area is smaller than MIN_AREA_SIDE p
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -96,6 +96,8 @@ class WaveDepth(Recipe):
         ),
     )
     sample_sources = ("medblink-sample-ultrasound",)
+    align_markers = "markers"
+    align_question_family: ClassVar[dict[str, tuple[str, ...]]] = {"ask": tuple(QUESTIONS)}
 
     def build(self, item: SourceItem, ctx: ItemContext) -> Example:
         if item.files[0].lower().endswith(_VOLUME_SUFFIXES):

@@ -160,27 +160,73 @@ def test_align_recovers_rotations_the_release_seed_did_not_draw(samples_root: Pa
     assert (tmp_path / "PINS2.toml").read_text() == (tmp_path / "PINS.toml").read_text()
 
 
-def test_markers_drawn_elsewhere_are_unmatched_never_given_the_draws_answer(samples_root: Path, tmp_path: Path) -> None:
-    """The same endoscopy frames with markers from another seed: the whole image matches, the
-    markers do not, so the rows are reported unmatched (naming the item) instead of being audited
-    with the release seed's markers, which would flag correct labels as wrong."""
-    out = tmp_path / "vd-seed5"
+def _vd_copy(samples_root: Path, tmp_path: Path, seed: int) -> tuple[Path, Path, dict[str, Any]]:
+    """visual-depth drawn with another seed, exported, laundered; and a release of that task only."""
+    out = tmp_path / f"vd-seed{seed}"
     source = f"medblink-sample-endoscopy={samples_root / 'medblink-sample-endoscopy'}"
-    code, output = run_cli("recipe", "visual-depth", "--source", source, "--seed", 5, "--out", out, "--quiet")
+    code, output = run_cli("recipe", "visual-depth", "--source", source, "--seed", seed, "--out", out, "--quiet")
     assert code == 0, output
     assert run_cli("export", out, "--format", "medblink", "--to", tmp_path / "export")[0] == 0
-    launder(tmp_path / "export", tmp_path / "published.parquet", 0)
+    truth = launder(tmp_path / "export", tmp_path / "published.parquet", 0)
     release = tmp_path / "vd.toml"
     release.write_text(
         'name = "vd"\nversion = "1.0.0"\nseed = 0\n[[task]]\nid = "visual_depth_estimation"\n'
         'recipe = "visual-depth"\ncount = 50\nsources = ["medblink-sample-endoscopy"]\n'
     )
+    markers = {row["id"]: json.loads(row["provenance"])["parameters"] for rows in rows_of(out).values() for row in rows}
+    return release, tmp_path / "published.parquet", {q: markers[t["original"]] for q, t in truth.items()}
+
+
+def _align(published: Path, samples_root: Path, release: Path, tmp_path: Path) -> tuple[int, str, dict[str, Any]]:
     code, output = run_cli(
-        "align", tmp_path / "published.parquet", "--sources-root", samples_root, "--release", release,
+        "align", published, "--sources-root", samples_root, "--release", release,
         "--out", tmp_path / "PINS.toml", "--report", tmp_path / "AUDIT.json",
     )  # fmt: skip
+    return code, output, json.loads((tmp_path / "AUDIT.json").read_text())
+
+
+def test_markers_drawn_elsewhere_are_recovered_from_the_published_image(samples_root: Path, tmp_path: Path) -> None:
+    """The same endoscopy frames with markers (and questions) from another seed: the markers are
+    found by colour against the re-rendered item, the question's `ask` by trying its values, and
+    the answers derived under the recovered markers agree with the published ones."""
+    release, published, drawn = _vd_copy(samples_root, tmp_path, 5)
+    code, output, audit = _align(published, samples_root, release, tmp_path)
+    assert code == 0, output
+    assert all(r["status"] == "matched" and r["label_agrees"] is True for r in audit["rows"])
+    for r in audit["rows"]:
+        truth = drawn[r["question_id"]]
+        assert r["params"]["ask"] == truth["ask"]
+        got = r["params"]["markers"]
+        assert [m["letter"] for m in got] == [m["letter"] for m in truth["markers"]]
+        assert all(
+            abs(a["x"] - b["x"]) <= 1 and abs(a["y"] - b["y"]) <= 1 for a, b in zip(got, truth["markers"], strict=True)
+        )
+
+
+def test_markers_that_cannot_be_recovered_leave_the_row_unmatched(samples_root: Path, tmp_path: Path) -> None:
+    """Markers painted over in the published copy: the image still looks like the item, but no
+    parameters reproduce it, so the rows are unmatched (naming the item) and never audited with the
+    release seed's markers, which would flag correct labels as wrong."""
+    import io
+
+    import pyarrow.parquet as pq
+    from PIL import Image, ImageDraw
+
+    release, published, drawn = _vd_copy(samples_root, tmp_path, 5)
+    table = pq.read_table(published)
+    rows = table.to_pylist()
+    for row in rows:
+        image = Image.open(io.BytesIO(row["image"]["bytes"])).convert("RGB")
+        scale = 512 / 320  # the sample frames are 320 px wide, the laundered copy 512
+        for m in drawn[row["question_id"]]["markers"]:
+            x, y = m["x"] * scale, m["y"] * scale
+            ImageDraw.Draw(image).rectangle((x - 22, y - 22, x + 22, y + 22), fill=(128, 128, 128))
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=85)
+        row["image"] = {"bytes": buffer.getvalue(), "path": row["image"]["path"]}
+    pq.write_table(type(table).from_pylist(rows, schema=table.schema), published)
+    code, output, audit = _align(published, samples_root, release, tmp_path)
     assert code != 0 and "no published row matched a source item" in output
     assert not (tmp_path / "PINS.toml").exists()
-    audit = json.loads((tmp_path / "AUDIT.json").read_text())
     assert audit["rows"] and all(r["status"] == "unmatched" and r["label_agrees"] is None for r in audit["rows"])
     assert all("differs locally" in r["note"] for r in audit["rows"])

@@ -43,8 +43,10 @@ from ..executors import make_executor
 from ..model import Example
 from ..pipeline import BuildFailed, RecipeRun
 from ..questions import LETTERS
-from ..worker import Failed, Job, build_one
+from ..recipe import Recipe
+from ..worker import Failed, Job, build_one, recipe_instance
 from .align_index import CandidateIndex, build_index, fingerprint
+from .align_markers import recover_markers
 from .definition import Pin, ReleaseDefinition
 from .pins import PinnedTask, pins_toml
 from .plan import plan_release
@@ -210,6 +212,70 @@ def _derive(
     return out
 
 
+@dataclass(frozen=True)
+class _Check:
+    local: float
+    image_ok: bool
+    question_ok: bool
+
+
+def _check(row: PublishedRow, example: Example | str) -> _Check:
+    if isinstance(example, str):
+        return _Check(float("inf"), False, False)
+    local = local_difference(Image.open(io.BytesIO(row.image or b"")), Image.open(io.BytesIO(example.images[0])))
+    return _Check(local, local <= LOCAL_MAX_DIFF, question_stem(row.question) == example.question.text.strip())
+
+
+def _variants(
+    recipe: Recipe, params: dict[str, Any], row: PublishedRow, example: Example | str
+) -> list[dict[str, Any]]:
+    """Other parameter sets worth trying when the rebuild does not reproduce the published row:
+    markers recovered from the published image, and each value of the recipe's question family."""
+    base = dict(params)
+    if recipe.align_markers and recipe.align_markers in params and isinstance(example, Example):
+        found = recover_markers(
+            Image.open(io.BytesIO(row.image or b"")),
+            Image.open(io.BytesIO(example.images[0])),
+            params[recipe.align_markers],
+        )
+        if found is not None:
+            base[recipe.align_markers] = found
+    options = [base]
+    for name, values in recipe.align_question_family.items():
+        if name in params:
+            options = [{**o, name: v} for o in options for v in values]
+    return [o for o in options if o != params]
+
+
+def _refine(
+    run: RecipeRun,
+    seed: int,
+    pins: dict[str, dict[str, Any]],
+    index: CandidateIndex,
+    workers: int,
+    published: dict[str, PublishedRow],
+) -> dict[str, tuple[dict[str, Any], Example | str, _Check]]:
+    """Item key -> (parameters, rebuilt example or skip reason, check against the published row):
+    the candidate's parameters, or the first variant that reproduces the published image and
+    question when they do not."""
+    recipe = recipe_instance(run.ref)
+    first = _derive(run, seed, pins, index, workers)
+    best = {key: (pins[key]["params"], ex, _check(published[key], ex)) for key, ex in first.items()}
+    todo = {
+        key: _variants(recipe, pins[key]["params"], published[key], ex)
+        for key, (_, ex, check) in best.items()
+        if not (check.image_ok and check.question_ok)
+    }
+    for attempt in range(max((len(v) for v in todo.values()), default=0)):
+        trial = {key: {"params": v[attempt]} for key, v in todo.items() if attempt < len(v)}
+        for key, ex in _derive(run, seed, trial, index, workers).items():
+            check = _check(published[key], ex)
+            if (check.image_ok, check.question_ok) > (best[key][2].image_ok, best[key][2].question_ok):
+                best[key] = (trial[key]["params"], ex, check)
+        todo = {k: v for k, v in todo.items() if not (best[k][2].image_ok and best[k][2].question_ok)}
+    return best
+
+
 def local_difference(published: Image.Image, rebuilt: Image.Image) -> float:
     """The largest mean difference (grey levels, RGB) over LOCAL_BLOCK-pixel blocks of the two images
     brought to LOCAL_SIDE px: small for a re-encoded, resized copy of the same image, large where a
@@ -275,31 +341,35 @@ def align(
             if choices:
                 params["choices"] = choices
             pins[candidate.key] = {"params": params}
-        derived = _derive(run, definition.seed, pins, index, workers)
+        derived = _refine(
+            run,
+            definition.seed,
+            pins,
+            index,
+            workers,
+            {index.candidates[c].key: rows[p] for p, (c, _) in matches.items()},
+        )
         for position, (cand, diff) in sorted(matches.items()):
             candidate, row, entry = index.candidates[cand], rows[position], audit[position]
             entry.status, entry.item_key = "matched", candidate.key
             entry.score = round(1.0 - diff / 255.0, 4)
-            entry.params = pins[candidate.key]["params"]
-            example = derived[candidate.key]
+            params, example, check = derived[candidate.key]
+            entry.params = params
             if isinstance(example, str):
                 entry.note = f"the recipe skips this item with these parameters ({example})"
                 continue
-            local = local_difference(
-                Image.open(io.BytesIO(row.image or b"")), Image.open(io.BytesIO(example.images[0]))
-            )
-            if local > LOCAL_MAX_DIFF:  # the same image, but e.g. markers elsewhere: parameters not recovered
+            if not check.image_ok:  # the same image, but e.g. markers elsewhere: parameters not recovered
                 entry.status, entry.score, entry.item_key, entry.params = "unmatched", None, None, {}
                 entry.note = (
-                    f"looks like {candidate.key} but differs locally (block difference {local:.0f} > "
+                    f"looks like {candidate.key} but differs locally (block difference {check.local:.0f} > "
                     f"{LOCAL_MAX_DIFF:g}): a parameter the index does not vary (e.g. marker positions) differs"
                 )
                 continue
             entry.derived_answer = example.question.choices[example.question.correct]
             pinned.setdefault(row.task, []).append(
-                Pin(candidate.key, entry.params, row.question_id, row.question, row.answer)
+                Pin(candidate.key, params, row.question_id, row.question, row.answer)
             )
-            if question_stem(row.question) != example.question.text.strip():
+            if not check.question_ok:
                 entry.note = "the published question is not the recipe's with these parameters: answers not compared"
                 continue
             entry.label_agrees = _same_answer(entry.derived_answer, row.answer)
