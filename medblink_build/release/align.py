@@ -12,14 +12,16 @@ its labels against the raw evidence.
    absolute difference is at most MAX_THUMB_DIFF grey levels. Rows and items are paired one to
    one, best pairs first.
 4. Each matched item is built again with its parameters pinned (and the published letter order of
-   the choices): that example's correct choice is the `derived_answer`, from the raw evidence
-   through the recipe; `label_agrees` compares it with the published answer text.
+   the choices) and compared with the published image block by block (`local_difference`). When
+   they differ, markers are recovered from the published image (`align_markers`) and the recipe's
+   question family (e.g. `ask`) is tried until image and question agree; a row that still differs
+   is unmatched. The rebuilt example's correct choice is the `derived_answer`, from the raw
+   evidence through the recipe; `label_agrees` compares it with the published answer text when the
+   published question is the recipe's.
 
-Parameters the image alone does not show are taken from the recipe's own seeded draw at the
-release's seed (recorded in provenance): marker positions and letters, the asked relation
-(closest/farthest), relative-position's structure pair, enhancement's slice. The candidate image
-carries them, so a published row only matches when they agree with the draw (a marker task whose
-published markers differ from the draw is reported unmatched, never given the draw's answer).
+Parameters neither the image nor the question shows are the recipe's seeded draw at the release's
+seed (recorded in provenance): enhancement's slice, relative-position's structure pair,
+morphology-count's choice window, histology's tile and markers.
 """
 
 from __future__ import annotations
@@ -423,8 +425,9 @@ def _summary(rows: list[AuditRow], definition: ReleaseDefinition, stats: dict[st
             "shortlist": SHORTLIST,
             "max_thumbnail_difference": MAX_THUMB_DIFF,
             "aspect_tolerance": ASPECT_TOLERANCE,
-            "parameters": "transform family rendered per value (align_family); other parameters from the "
-            "recipe's seeded draw at the release seed, matched only when the image agrees",
+            "parameters": "transform family rendered per value (align_family); markers recovered from the image "
+            "(align_markers); question family tried (align_question_family); the rest from the recipe's seeded draw "
+            "at the release seed; every match rebuilt and compared locally with the published image",
         },
     }
 
