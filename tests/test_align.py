@@ -116,65 +116,53 @@ def test_published_choices_reads_lettered_lines_only() -> None:
     assert published_choices("Q? yes or no") == []
 
 
+def _other_seed_copy(
+    samples_root: Path, tmp_path: Path, recipe: str, source_id: str, tasks: tuple[str, ...], seed: int
+) -> tuple[Path, Path, dict[str, Any]]:
+    """RECIPE's rows drawn with another seed from a sample source, exported and laundered, and a
+    release of those tasks at seed 0. Returns (release, published copy, question id -> the
+    parameters that drew the row)."""
+    out = tmp_path / f"{recipe}-seed{seed}"
+    source = f"{source_id}={samples_root / source_id}"
+    code, output = run_cli("recipe", recipe, "--source", source, "--seed", seed, "--out", out, "--quiet")
+    assert code == 0, output
+    assert run_cli("export", out, "--format", "medblink", "--to", tmp_path / "export")[0] == 0
+    truth = launder(tmp_path / "export", tmp_path / "published.parquet", 0)
+    release = tmp_path / "release.toml"
+    release.write_text(
+        'name = "subset"\nversion = "1.0.0"\nseed = 0\n'
+        + "".join(f'[[task]]\nid = "{t}"\nrecipe = "{recipe}"\ncount = 50\nsources = ["{source_id}"]\n' for t in tasks)
+    )
+    drawn = {row["id"]: json.loads(row["provenance"])["parameters"] for rows in rows_of(out).values() for row in rows}
+    return release, tmp_path / "published.parquet", {q: drawn[t["original"]] for q, t in truth.items()}
+
+
 def test_align_recovers_rotations_the_release_seed_did_not_draw(samples_root: Path, tmp_path: Path) -> None:
     """A copy drawn with another seed: its rotations are found from the transform family, and the
     derived answers (the recipe run with each found rotation pinned) agree with the published ones."""
-    out = tmp_path / "seed5"
-    source = f"medblink-sample-xray={samples_root / 'medblink-sample-xray'}"
-    code, output = run_cli("recipe", "orientation", "--source", source, "--seed", 5, "--out", out, "--quiet")
-    assert code == 0, output
-    assert run_cli("export", out, "--format", "medblink", "--to", tmp_path / "export")[0] == 0
-    truth = launder(tmp_path / "export", tmp_path / "published.parquet", 0)
-    release = tmp_path / "orientation.toml"
-    release.write_text(
-        'name = "orientation only"\nversion = "1.0.0"\nseed = 0\n'
-        + "".join(
-            f'[[task]]\nid = "{t}"\nrecipe = "orientation"\ncount = 50\nsources = ["medblink-sample-xray"]\n'
-            for t in ("imaging_orientation_cxr", "imaging_orientation_pelvic")
-        )
+    tasks = ("imaging_orientation_cxr", "imaging_orientation_pelvic")
+    release, published, drawn = _other_seed_copy(
+        samples_root, tmp_path, "orientation", "medblink-sample-xray", tasks, 5
     )
-    code, output = run_cli(
-        "align", tmp_path / "published.parquet", "--sources-root", samples_root, "--release", release,
-        "--out", tmp_path / "PINS.toml", "--report", tmp_path / "AUDIT.json",
-    )  # fmt: skip
+    code, output, audit = _align(published, samples_root, release, tmp_path)
     assert code == 0, output
-    audit = json.loads((tmp_path / "AUDIT.json").read_text())
-    drawn = {row["id"]: json.loads(row["label"])["rotation"] for rows in rows_of(out).values() for row in rows}
-    seed0 = {t["original"] for t in truth.values()}
-    assert len(audit["rows"]) == len(seed0)
+    assert len(audit["rows"]) == len(drawn)
     assert all(r["status"] == "matched" and r["label_agrees"] is True for r in audit["rows"])
-    found = {truth[r["question_id"]]["original"]: r["params"]["rotation"] for r in audit["rows"]}
-    assert found == drawn
+    assert all(r["params"]["rotation"] == drawn[r["question_id"]]["rotation"] for r in audit["rows"])
     index = audit["summary"]["index"]
     assert index["candidates"] == 4 * (index["items"] - index["items_skipped"])  # four rotations per item
     assert index["items_built"] == index["items"]
-    code, output = run_cli(
-        "align", tmp_path / "published.parquet", "--sources-root", samples_root, "--release", release,
-        "--out", tmp_path / "PINS2.toml", "--report", tmp_path / "AUDIT2.json",
-    )  # fmt: skip
+    pins = (tmp_path / "PINS.toml").read_text()
+    code, output, again = _align(published, samples_root, release, tmp_path)  # the index comes from the cache
     assert code == 0, output
-    again = json.loads((tmp_path / "AUDIT2.json").read_text())  # the index comes from the cache
     assert again["summary"]["index"]["items_built"] == 0
     assert again["summary"]["index"]["items_from_cache"] == index["items"]
-    assert again["rows"] == audit["rows"]
-    assert (tmp_path / "PINS2.toml").read_text() == (tmp_path / "PINS.toml").read_text()
+    assert again["rows"] == audit["rows"] and (tmp_path / "PINS.toml").read_text() == pins
 
 
 def _vd_copy(samples_root: Path, tmp_path: Path, seed: int) -> tuple[Path, Path, dict[str, Any]]:
-    """visual-depth drawn with another seed, exported, laundered; and a release of that task only."""
-    out = tmp_path / f"vd-seed{seed}"
-    source = f"medblink-sample-endoscopy={samples_root / 'medblink-sample-endoscopy'}"
-    code, output = run_cli("recipe", "visual-depth", "--source", source, "--seed", seed, "--out", out, "--quiet")
-    assert code == 0, output
-    assert run_cli("export", out, "--format", "medblink", "--to", tmp_path / "export")[0] == 0
-    truth = launder(tmp_path / "export", tmp_path / "published.parquet", 0)
-    release = tmp_path / "vd.toml"
-    release.write_text(
-        'name = "vd"\nversion = "1.0.0"\nseed = 0\n[[task]]\nid = "visual_depth_estimation"\n'
-        'recipe = "visual-depth"\ncount = 50\nsources = ["medblink-sample-endoscopy"]\n'
-    )
-    markers = {row["id"]: json.loads(row["provenance"])["parameters"] for rows in rows_of(out).values() for row in rows}
-    return release, tmp_path / "published.parquet", {q: markers[t["original"]] for q, t in truth.items()}
+    tasks = ("visual_depth_estimation",)
+    return _other_seed_copy(samples_root, tmp_path, "visual-depth", "medblink-sample-endoscopy", tasks, seed)
 
 
 def _align(published: Path, samples_root: Path, release: Path, tmp_path: Path) -> tuple[int, str, dict[str, Any]]:
