@@ -75,6 +75,8 @@ MARKER_RADIUS = marker_radius((TILE_SIZE, TILE_SIZE))
 MIN_BOUNDARY_PX = 32
 #: Minimum distance between the two marker centres, in tile pixels.
 MIN_SEPARATION_PX = 3 * MARKER_RADIUS
+#: The parameters a pinned release gives together (recorded in provenance for every row).
+PLACEMENT = ("tile_origin", "markers", "asked")
 #: Resolution of the overview used for tissue detection and tile screening.
 OVERVIEW_MPP = 8.0
 OVERVIEW_MAX_SIDE = 1024
@@ -293,28 +295,37 @@ class HistologyStructure(Recipe):
         extent = (tw * tile_mpp / mpp_x, th * tile_mpp / mpp_y)  # tile size in level-0 pixels
         origins, present = self._screen(annotation, tissue, asked, (w0, h0), extent, tile_mpp / min(mpp_x, mpp_y))
         rng = ctx.rng(TASK)
-        order = rng.permutation(len(origins))[:MAX_TILE_TRIES] if origins else []
-        found = None
-        for k in order:
-            x0, y0 = origins[int(k)]
-            plan = plan_region(slide, x0, y0, tw, th, tile_mpp)
-            found = self._markers(rng, annotation, tissue, asked, plan.box_level0, (th, tw))
-            if found is not None:
-                break
-        if found is None:
-            raise SkipItem(
-                "no_two_classes",
-                f"{item.files[note_i]}: no {tw} x {th} px tile at {tile_mpp:g} um/px holds two annotated tissue "
-                f"classes with room for a marker {MIN_BOUNDARY_PX} px from any boundary ({len(origins)} candidate "
-                f"tiles; classes annotated: {', '.join(present) or 'none'})",
+        if any(name in ctx.pinned for name in PLACEMENT):  # a pinned release: its tile, markers, question
+            x0, y0, plan, target, other, letter_index = self._pinned(
+                ctx.pinned, slide, annotation, tissue, asked, (tw, th), tile_mpp
             )
-        (code_a, pa, da), (code_b, pb, db) = found
-
-        asked_first = int(rng.integers(2)) == 0
-        target, other = ((code_a, pa, da), (code_b, pb, db)) if asked_first else ((code_b, pb, db), (code_a, pa, da))
-        letter_index = target_letter_index(rng)
+        else:
+            order = rng.permutation(len(origins))[:MAX_TILE_TRIES] if origins else []
+            found = None
+            for k in order:
+                x0, y0 = origins[int(k)]
+                plan = plan_region(slide, x0, y0, tw, th, tile_mpp)
+                found = self._markers(rng, annotation, tissue, asked, plan.box_level0, (th, tw))
+                if found is not None:
+                    break
+            if found is None:
+                raise SkipItem(
+                    "no_two_classes",
+                    f"{item.files[note_i]}: no {tw} x {th} px tile at {tile_mpp:g} um/px holds two annotated tissue "
+                    f"classes with room for a marker {MIN_BOUNDARY_PX} px from any boundary ({len(origins)} candidate "
+                    f"tiles; classes annotated: {', '.join(present) or 'none'})",
+                )
+            (code_a, pa, da), (code_b, pb, db) = found
+            asked_first = int(rng.integers(2)) == 0
+            target, other = (
+                ((code_a, pa, da), (code_b, pb, db)) if asked_first else ((code_b, pb, db), (code_a, pa, da))
+            )
+            letter_index = target_letter_index(rng)
         letters = ("A", "B") if letter_index == 0 else ("B", "A")
         placed = sorted(zip(letters, (target, other), strict=True))  # A first
+        ctx.chosen["tile_origin"] = [int(x0), int(y0)]
+        ctx.chosen["markers"] = [{"x": int(p[0]), "y": int(p[1]), "letter": letter} for letter, (_, p, _) in placed]
+        ctx.chosen["asked"] = annotation.classes[target[0]]
         markers = [Marker(float(p[0]), float(p[1]), letter) for letter, (_, p, _) in placed]
 
         region = read_plan(slide, plan)
@@ -439,15 +450,50 @@ class HistologyStructure(Recipe):
         return origins, present
 
     @staticmethod
-    def _markers(
-        rng: np.random.Generator,
+    def _pinned(
+        pin: dict[str, Any],
+        slide: Slide,
+        annotation: Annotation,
+        tissue: Any,
+        asked: dict[int, str],
+        tile: tuple[int, int],
+        tile_mpp: float,
+    ) -> tuple[int, int, Any, tuple[int, np.ndarray, float], tuple[int, np.ndarray, float], int]:
+        """The pinned tile origin, markers and asked class, checked like drawn ones: each marker
+        well inside one asked class on tissue, exactly one of them in the asked class."""
+        if set(PLACEMENT) - set(pin):
+            raise RecipeError(
+                f"pin {', '.join(PLACEMENT)} together (got {', '.join(sorted(set(PLACEMENT) & set(pin)))})"
+            )
+        (tw, th), (x0, y0) = tile, (int(v) for v in pin["tile_origin"])
+        plan = plan_region(slide, x0, y0, tw, th, tile_mpp)
+        allowed = HistologyStructure._allowed(annotation, tissue, asked, plan.box_level0, (th, tw))
+        marks = sorted(pin["markers"], key=lambda m: m["letter"])
+        pts = np.array([[int(m["x"]), int(m["y"])] for m in marks])
+        if [m["letter"] for m in marks] != ["A", "B"]:
+            raise RecipeError(f"pinned marker letters {[m['letter'] for m in marks]} are not A and B")
+        if not fits(pts, MARKER_RADIUS, (th, tw), MIN_SEPARATION_PX):
+            raise SkipItem("pinned_markers_do_not_fit", "pinned markers overlap each other or the tile border")
+        placed = []
+        for (x, y), m in zip(pts, marks, strict=True):
+            code = next((c for c, (ok, _) in allowed.items() if ok[y, x]), None)
+            if code is None:
+                raise SkipItem("pinned_marker_unclear", f"marker {m['letter']} is not well inside one asked class")
+            placed.append((code, np.array([x, y]), float(allowed[code][1][y, x])))
+        hits = [i for i, (code, _, _) in enumerate(placed) if annotation.classes[code] == pin["asked"]]
+        if len(hits) != 1:
+            raise SkipItem("pinned_question_unclear", f"{len(hits)} pinned markers lie in {pin['asked']!r}")
+        return x0, y0, plan, placed[hits[0]], placed[1 - hits[0]], hits[0]
+
+    @staticmethod
+    def _allowed(
         annotation: Annotation,
         tissue: Any,
         asked: dict[int, str],
         box: tuple[int, int, int, int],
         shape: tuple[int, int],
-    ) -> tuple[tuple[int, np.ndarray, float], tuple[int, np.ndarray, float]] | None:
-        """Two (class code, (x, y), boundary distance) placements in the tile, or None."""
+    ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Per asked class in the tile: where a marker centre may sit, and the boundary distance."""
         th, tw = shape
         x0, y0, x1, y1 = box
         sx, sy = (x1 - x0) / tw, (y1 - y0) / th
@@ -465,6 +511,19 @@ class HistologyStructure(Recipe):
             ok = (dist >= MIN_BOUNDARY_PX) & tissue_ok
             if ok.any():
                 allowed[code] = (ok, dist)
+        return allowed
+
+    @staticmethod
+    def _markers(
+        rng: np.random.Generator,
+        annotation: Annotation,
+        tissue: Any,
+        asked: dict[int, str],
+        box: tuple[int, int, int, int],
+        shape: tuple[int, int],
+    ) -> tuple[tuple[int, np.ndarray, float], tuple[int, np.ndarray, float]] | None:
+        """Two (class code, (x, y), boundary distance) placements in the tile, or None."""
+        allowed = HistologyStructure._allowed(annotation, tissue, asked, box, shape)
         if len(allowed) < 2:
             return None
         pairs = list(combinations(sorted(allowed), 2))

@@ -46,6 +46,15 @@ def _pinned_release(sample_release: Path, tmp_path: Path) -> tuple[Path, dict[st
     pins["visual_depth_estimation"] = [
         Pin(json.loads(vd["provenance"])["example_key"], {**params, "markers": swapped, "ask": flipped}, "vd-0")
     ]
+    hist = rows["histology_structure"][0]
+    hp = _params(hist)
+    pins["histology_structure"] = [
+        Pin(
+            json.loads(hist["provenance"])["example_key"],
+            {**hp, "markers": [{**m, "letter": "B" if m["letter"] == "A" else "A"} for m in hp["markers"]]},
+            "hist-0",
+        )
+    ]
     age = rows["age_estimation"][0]
     pins["age_estimation"] = [
         Pin(json.loads(age["provenance"])["example_key"], {"choices": list(reversed(age["choices"]))}, "age-0")
@@ -61,7 +70,7 @@ def test_pinned_regeneration_uses_the_pinned_items_and_parameters(
 ) -> None:
     path, pins = _pinned_release(sample_release, tmp_path)
     definition = parse_release(path.read_text(), str(path))
-    assert [t.count for t in definition.tasks] == [3, 1, 1, 1]
+    assert [t.count for t in definition.tasks] == [3, 1, 1, 1, 1]
     out = tmp_path / "pinned"
     code, output = run_cli("build", "--release", path, "--sources-root", samples_root, "--out", out, "--quiet")
     assert code == 0, output
@@ -84,6 +93,12 @@ def test_pinned_regeneration_uses_the_pinned_items_and_parameters(
     old, new = json.loads(vd_before["label"]), json.loads(vd_after["label"])
     assert new["ask"] != old["ask"] and new["near_to_far"] != old["near_to_far"]
     assert new["answer_marker"] == new["near_to_far"][0 if new["ask"] == "closest" else -1]  # derived, not pinned
+    old, new = (
+        json.loads(before["histology_structure"][0]["label"]),
+        json.loads(after["histology_structure"][0]["label"]),
+    )
+    assert new["structure"] == old["structure"] and new["answer_marker"] != old["answer_marker"]  # letters swapped
+    assert after["histology_structure"][0]["answer"] != before["histology_structure"][0]["answer"]
     assert after["age_estimation"][0]["choices"] == list(reversed(before["age_estimation"][0]["choices"]))
     manifest = json.loads((out / "manifest.json").read_text())
     regeneration = manifest["release"]["regeneration"]

@@ -21,7 +21,7 @@ its labels against the raw evidence.
 
 Parameters neither the image nor the question shows are the recipe's seeded draw at the release's
 seed (recorded in provenance): enhancement's slice, relative-position's structure pair,
-morphology-count's choice window, histology's tile and markers.
+morphology-count's choice window, histology's tile and markers (pinnable, not recovered).
 """
 
 from __future__ import annotations
