@@ -51,7 +51,7 @@ def _pinned_release(sample_release: Path, tmp_path: Path) -> tuple[Path, dict[st
     pins["histology_structure"] = [
         Pin(
             json.loads(hist["provenance"])["example_key"],
-            {**hp, "markers": [{**m, "letter": "B" if m["letter"] == "A" else "A"} for m in hp["markers"]]},
+            {**hp, "markers": [{**m, "letter": "B" if m["letter"] == "A" else "A"} for m in reversed(hp["markers"])]},
             "hist-0",
         )
     ]
