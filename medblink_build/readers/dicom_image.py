@@ -130,7 +130,9 @@ def read_dicom_image(path: str | Path, data: bytes | None = None, *, frame: int 
 
     tsyntax = ds.file_meta.get("TransferSyntaxUID")
     ts_name = tsyntax.name if tsyntax is not None else "unknown"
-    arr = decode_or_raise(path, f"pixel data ({ts_name})", lambda: pixel_array(ds, index=frame if frames > 1 else None))
+    arr = decode_or_raise(
+        path, f"pixel data ({ts_name})", lambda: pixel_array(ds, index=frame if frames > 1 else None)
+    )
 
     photometric = _text(ds, "PhotometricInterpretation") or "MONOCHROME2"
     decode: dict[str, Any] = {

@@ -448,7 +448,9 @@ def _stack(slices: list[_Slice], datasets: dict[Path, Any] | None, integral: boo
 # --------------------------------------------------------------------------- public reader
 
 
-def read_dicom_series(paths: Iterable[str | Path] | str | Path, data: Mapping[Path, bytes] | None = None) -> Volume:
+def read_dicom_series(
+    paths: Iterable[str | Path] | str | Path, data: Mapping[Path, bytes] | None = None
+) -> Volume:
     """Read ONE series (files of one SeriesInstanceUID, or one enhanced multi-frame file) into a `Volume`.
 
     A directory stands for every file below it. Use `group_series` first for folders that may hold
