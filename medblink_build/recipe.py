@@ -39,13 +39,20 @@ class ItemContext:
     """What `Recipe.build` gets besides the item: seeded generators and digest-recording reads."""
 
     def __init__(
-        self, item: SourceItem, seed: int, params: dict[str, Any], pinned: dict[str, Any] | None = None
+        self,
+        item: SourceItem,
+        seed: int,
+        params: dict[str, Any],
+        pinned: dict[str, Any] | None = None,
+        explore: bool = False,
     ) -> None:
         self.item = item
         self.seed = seed
         self.params = params
         self.pinned: dict[str, Any] = dict(pinned or {})  # parameter name -> value a release pins
         self.chosen: dict[str, Any] = {}  # parameter name -> value used (recorded in provenance)
+        self.ranges: dict[str, list[int]] = {}  # parameter name -> [start, stop) of an integer choice
+        self.explore = explore  # `align` runs one item with many pinned values: keep its last volume
         self.inputs: list[InputFile] = []
 
     def rng(self, task: str) -> np.random.Generator:
@@ -64,6 +71,8 @@ class ItemContext:
         """
         from .errors import RecipeError
 
+        if isinstance(allowed, range):
+            self.ranges[name] = [allowed.start, allowed.stop]
         if name in self.pinned:
             value = self.pinned[name]
             if allowed is not None and value not in allowed:
@@ -96,6 +105,12 @@ class ItemContext:
         from .readers import VOLUME_SUFFIXES, read_volume
 
         indices = range(len(self.item.files)) if index is None else [index]
+        memo_key = self._memo_key(indices) if self.explore else None
+        if memo_key is not None and memo_key in _VOLUME_MEMO:
+            volume, inputs = _VOLUME_MEMO[memo_key]
+            self.inputs.extend(inputs)
+            return volume
+        before = len(self.inputs)
         paths: list[Path] = []
         data: dict[Path, bytes] = {}
         for i in indices:
@@ -106,7 +121,17 @@ class ItemContext:
                 path, raw = self.read_bytes(i)
                 paths.append(path)
                 data[path] = raw
-        return read_volume(paths, data or None)
+        volume = read_volume(paths, data or None)
+        if memo_key is not None:
+            _VOLUME_MEMO.clear()
+            _VOLUME_MEMO[memo_key] = (volume, self.inputs[before:])
+        return volume
+
+    def _memo_key(self, indices: Iterable[int]) -> tuple[Any, ...] | None:
+        try:
+            return tuple((str(self.item.path(i)), *_stat(self.item.path(i))) for i in indices)
+        except OSError:
+            return None
 
     def record(self, index: int) -> None:
         """Record the digest of input `index` without keeping its bytes (for readers that take paths)."""
@@ -138,6 +163,15 @@ class ItemContext:
         return image
 
 
+#: The last volume an exploring context read (one per process), with the inputs it recorded.
+_VOLUME_MEMO: dict[tuple[Any, ...], tuple[Volume, list[InputFile]]] = {}
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
 class Recipe:
     """Base class of every recipe. Subclasses set the class attributes and implement `build`."""
 
@@ -155,6 +189,9 @@ class Recipe:
     #: Parameters that change only the question text, with every value (e.g. {"ask": (...)}):
     #: `align` tries each when the published question is not the one the draw gives.
     align_question_family: ClassVar[dict[str, tuple[str, ...]]] = {}
+    #: Integer parameters drawn from a range (`ctx.choice(..., allowed=range(...))`) whose every
+    #: value `align` renders, e.g. enhancement's `slice_index` (the CT slice is searched).
+    align_search: ClassVar[tuple[str, ...]] = ()
 
     def task(self, task_id: str) -> TaskInfo:
         for info in self.tasks:

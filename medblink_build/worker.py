@@ -29,6 +29,7 @@ class Job:
     strict: bool = False
     cache: str | None = None  # folder of finished item results (resumable builds), or None
     pins: dict[str, dict[str, Any]] = field(default_factory=dict)  # item key -> {"params", "published"}
+    explore: bool = False  # align: record parameter ranges, keep the last volume read
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def build_one(job: Job, item: SourceItem) -> Example | Skipped | Failed:
 def _build(job: Job, item: SourceItem) -> Example | Skipped | Failed:
     recipe = recipe_instance(job.recipe)
     pin = job.pins.get(item.key, {})
-    ctx = ItemContext(item, job.seed, job.params, pin.get("params"))
+    ctx = ItemContext(item, job.seed, job.params, pin.get("params"), job.explore)
     try:
         example = recipe.build(item, ctx)
     except SkipItem as skip:
@@ -87,6 +88,8 @@ def _build(job: Job, item: SourceItem) -> Example | Skipped | Failed:
     _pin_choices(example, ctx)
     if ctx.chosen:
         example.details["parameters"] = ctx.chosen
+    if job.explore and ctx.ranges:
+        example.details["parameter_ranges"] = ctx.ranges
     if pin.get("published"):
         example.details["published"] = dict(pin["published"])
     return _gated(item, example, example_texts(example))

@@ -139,6 +139,7 @@ class Enhancement(Recipe):
     )
     tasks = (TaskInfo(TASK, "CT", "abdomen", "Whether a CT slice was acquired with IV contrast.", QUESTION),)
     sample_sources = ("medblink-sample-ct-series",)
+    align_search = ("slice_index",)
 
     def build(self, item: SourceItem, ctx: ItemContext) -> Example:
         table = evidence_from_table(item.metadata.get("contrast"))

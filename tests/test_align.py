@@ -218,3 +218,43 @@ def test_markers_that_cannot_be_recovered_leave_the_row_unmatched(samples_root: 
     assert not (tmp_path / "PINS.toml").exists()
     assert audit["rows"] and all(r["status"] == "unmatched" and r["label_agrees"] is None for r in audit["rows"])
     assert all("differs locally" in r["note"] for r in audit["rows"])
+
+
+def test_align_searches_every_ct_slice(sample_release: Path, samples_root: Path, tmp_path: Path) -> None:
+    """A copy showing other slices than the recipe's own choice: each CT series is searched slice
+    by slice (windowed as the recipe shows its slice), and the pins name the published slices."""
+    from medblink_build.release.definition import Pin, builtin_releases
+    from medblink_build.release.pins import PinnedTask, pins_toml, write_pins
+
+    rows = rows_of(sample_release)["image_enhancement_detection"]
+    shown = {}
+    for row in rows:
+        provenance = json.loads(row["provenance"])
+        k, depth = provenance["parameters"]["slice_index"], provenance["read"]["volume"]["shape"][0]
+        shown[provenance["example_key"]] = k - 2 if k >= 2 else min(k + 2, depth - 1)
+    base = builtin_releases()["medblink-sample-1.0"]
+    task = next(t for t in base.tasks if t.id == "image_enhancement_detection")
+    pins = [Pin(key, {"slice_index": k}) for key, k in shown.items()]
+    write_pins(
+        tmp_path / "other-slices.toml", pins_toml(base, [PinnedTask(task.id, task.recipe, task.sources, pins)], {})
+    )
+    out = tmp_path / "other-slices"
+    code, output = run_cli(
+        "build", "--release", tmp_path / "other-slices.toml", "--sources-root", samples_root, "--out", out, "--quiet"
+    )
+    assert code == 0, output
+    assert run_cli("export", out, "--format", "medblink", "--to", tmp_path / "export")[0] == 0
+    launder(tmp_path / "export", tmp_path / "published.parquet", 0)
+    release = tmp_path / "ct.toml"
+    release.write_text(
+        'name = "ct"\nversion = "1.0.0"\nseed = 0\n[[task]]\nid = "image_enhancement_detection"\n'
+        'recipe = "enhancement"\ncount = 50\nsources = ["medblink-sample-ct-series"]\n'
+    )
+    code, output, audit = _align(tmp_path / "published.parquet", samples_root, release, tmp_path)
+    assert code == 0, output
+    assert len(audit["rows"]) == len(shown)
+    assert all(r["status"] == "matched" and r["label_agrees"] is True for r in audit["rows"])
+    assert {r["item_key"]: r["params"]["slice_index"] for r in audit["rows"]} == shown
+    drawn = [json.loads(r["provenance"])["parameters"]["slice_index"] for r in rows]
+    assert sum(k != d for k, d in zip(shown.values(), drawn, strict=True)) >= 5  # not the recipe's own slices
+    assert audit["summary"]["index"]["candidates"] > 5 * len(shown)  # every slice of every series

@@ -5,8 +5,8 @@ its labels against the raw evidence.
    shape: `task, question_id, question, answer, image`) is read row by row; images may have been
    re-encoded, resized, shuffled or renamed.
 2. Every recipe of the release definition is run over the local sources (`align_index`: one
-   candidate image per item and parameter value of the recipe's transform family, fingerprinted
-   and cached on disk).
+   candidate image per item and parameter value of the recipe's transform family and searched
+   parameters, e.g. every CT slice; fingerprinted and cached on disk).
 3. Each published row is matched within its task: the candidates whose aspect ratio agrees are
    shortlisted by perceptual-hash distance and the closest 32 x 32 thumbnail wins, if its mean
    absolute difference is at most MAX_THUMB_DIFF grey levels. Rows and items are paired one to
@@ -20,7 +20,7 @@ its labels against the raw evidence.
    published question is the recipe's.
 
 Parameters neither the image nor the question shows are the recipe's seeded draw at the release's
-seed (recorded in provenance): enhancement's slice, relative-position's structure pair,
+seed (recorded in provenance): relative-position's slice and structure pair,
 morphology-count's choice window, histology's tile and markers (pinnable, not recovered).
 """
 

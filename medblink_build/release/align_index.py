@@ -7,7 +7,10 @@ recipe whose `align_family` names a parameter applied as the image's last (dihed
 e.g. orientation's `rotation` or relative-position's `view_transform`, gives one candidate per
 value of that parameter: the drawn transform is undone and each value applied instead, which is
 what running the recipe with each value pinned would draw (the transform is a pure pixel
-permutation), at the cost of one run.
+permutation), at the cost of one run. A parameter in `align_search` (an integer drawn from a
+range, e.g. enhancement's CT `slice_index`) gives one candidate per value, each rendered by the
+recipe with the value pinned (windowing, resizing and view as for its own choice); the volume is
+read once per item (`ItemContext.explore`).
 
 A fingerprint is a 256-bit pHash and a 256-bit dHash (imagehash, on the greyscale image) for the
 shortlist, a 32 x 32 greyscale thumbnail for the final comparison, and the aspect ratio (rotations
@@ -114,6 +117,25 @@ def candidate_images(
     yield chosen, image
 
 
+def _searched(run: RecipeRun, seed: int, item: SourceItem, example: Example, names: tuple[str, ...]) -> list[Example]:
+    """The item built again with every other value of each searched parameter pinned (e.g. every
+    CT slice, windowed and shown as the recipe shows its own), in this process so the volume
+    is read once (`ItemContext.explore`)."""
+    ranges = example.details.get("parameter_ranges", {})
+    drawn = {k: v for k, v in example.details.get("parameters", {}).items() if k != "choices"}
+    found = []
+    for name in names:
+        if name not in ranges or name not in drawn:
+            continue
+        for value in range(*ranges[name]):
+            if value != drawn[name]:
+                job = Job(run.ref, seed, pins={item.key: {"params": {**drawn, name: value}}}, explore=True)
+                result = build_one(job, item)
+                if isinstance(result, Example):
+                    found.append(result)
+    return found
+
+
 def _signature(item: SourceItem) -> list[Any]:
     parts: list[Any] = []
     for rel in item.files:
@@ -190,7 +212,7 @@ def _source_index(
             ]
         else:
             todo.append(item)
-    job = Job(run.ref, seed)
+    job = Job(run.ref, seed, explore=True)
     executor = make_executor("process", workers)
     try:
         for item, result in zip(todo, executor.map_ordered(functools.partial(build_one, job), iter(todo)), strict=True):
@@ -204,11 +226,11 @@ def _source_index(
                 rows[item.key] = []
                 continue
             found = []
-            for params, image in candidate_images(result, recipe.align_family):
-                fp = fingerprint(image)
-                canonical = json.loads(json.dumps(params, sort_keys=True))  # as the cache gives it back
-                candidate = Candidate(result.task, item.key, canonical)
-                found.append((candidate, fp.bits, fp.thumb, fp.aspect))
+            for example in [result, *_searched(run, seed, item, result, recipe.align_search)]:
+                for params, image in candidate_images(example, recipe.align_family):
+                    fp = fingerprint(image)
+                    canonical = json.loads(json.dumps(params, sort_keys=True))  # as the cache gives it back
+                    found.append((Candidate(example.task, item.key, canonical), fp.bits, fp.thumb, fp.aspect))
             rows[item.key] = found
     finally:
         executor.close()
