@@ -529,6 +529,98 @@ def sources_show(source_id: str) -> None:
         click.echo(f"\ncitation:\n{m.citation}")
 
 
+@main.group("samples")
+def samples_group() -> None:
+    """The built-in synthetic sample sources."""
+
+
+@samples_group.command("write")
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--source", "source_ids", multiple=True, help="Only this sample source id (repeatable).")
+def samples_write(dest: Path, source_ids: tuple[str, ...]) -> None:
+    """Write every built-in sample source into DEST/<source id>, in its real file formats.
+
+    Then `build --release medblink-sample-1.0 --sources-root DEST` builds the sample release from disk.
+    """
+    from .sources.samples import write_samples
+
+    try:
+        written = write_samples(dest, list(source_ids) or None)
+    except MedblinkError as exc:
+        raise _fail(exc) from exc
+    for source in written:
+        files = sum(1 for p in source.root.rglob("*") if p.is_file())
+        click.echo(f"wrote {source.id}: {files} file(s) in {source.root}")
+
+
+@main.command("align")
+@click.argument("published", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--sources-root",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="Folder holding one sub-folder per source id, as for build.",
+)
+@click.option(
+    "--release",
+    "release_spec",
+    default="medblink-1.0",
+    show_default=True,
+    help="The release definition whose recipes made PUBLISHED (a built-in name or a TOML file).",
+)
+@click.option(
+    "--out", "pins_out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="PINS.toml to write."
+)
+@click.option(
+    "--report",
+    "report_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="AUDIT.json to write.",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the candidate fingerprints are kept between runs (default: .medblink-align-cache beside --out).",
+)
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
+def align_command(
+    published: Path,
+    sources_root: Path,
+    release_spec: str,
+    pins_out: Path,
+    report_out: Path,
+    cache_dir: Path | None,
+    workers: int,
+) -> None:
+    """Find the source item and parameters of every row of a published copy (PUBLISHED: a folder
+    or parquet file in the `export --format medblink` shape), audit its labels, and write a
+    pinned release definition that regenerates it."""
+    from .pipeline import BuildFailed
+    from .release.align import align, summary_table, write_report
+    from .release.definition import load_release
+    from .release.pins import write_pins
+
+    try:
+        definition = load_release(release_spec)
+        cache = cache_dir or pins_out.resolve().parent / ".medblink-align-cache"
+        result = align(published, definition, sources_root, cache, workers, report_out.name)
+        write_report(report_out, result)
+        if result.summary["matched"]:
+            write_pins(pins_out, result.pins_text)
+    except BuildFailed as exc:
+        if exc.detail:
+            click.echo(exc.detail, err=True)
+        raise _fail(exc) from exc
+    except MedblinkError as exc:
+        raise _fail(exc) from exc
+    click.echo(summary_table(result.summary))
+    if not result.summary["matched"]:
+        raise click.ClickException(f"no published row matched a source item: wrote {report_out}, no {pins_out}")
+    click.echo(f"wrote {pins_out} and {report_out}")
+
+
 @main.command("notes")
 @click.argument("old", type=click.Path(exists=True, path_type=Path))
 @click.argument("new", type=click.Path(exists=True, path_type=Path))
@@ -559,8 +651,8 @@ def notes_command(old: Path, new: Path, out: Path | None) -> None:
     "fmt",
     type=click.Choice(["medblink", "blink", "vlmevalkit", "lmms-eval"]),
     required=True,
-    help="medblink: task, question_id, question, answer, image. "
-    "blink: idx, question, sub_task, image_1..image_4, choices, answer '(A)', prompt. "
+    help="medblink: the published shape (one config, split val): task, question_id, question, answer text, "
+    "image. blink: idx, question, sub_task, image_1..image_4, choices, answer '(A)', prompt. "
     "vlmevalkit: one multiple-choice TSV (index, image base64, question, A.., answer, category). "
     "lmms-eval: a task folder (YAML per config, group, utils.py) over BLINK-style parquet.",
 )
@@ -581,8 +673,6 @@ def export_command(out: Path, fmt: str, dest: Path) -> None:
         raise _fail(exc) from exc
     written = ", ".join(f"{config} {n}" for config, n in summary.counts.items())
     click.echo(f"wrote {fmt} export of {out} to {summary.out}: {written}")
-    for config, n in summary.dropped_images.items():
-        click.echo(f"note: {config} {n} row(s) with more than one image keep only the first (blink keeps up to 4)")
 
 
 @main.command("score")

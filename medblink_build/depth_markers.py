@@ -15,6 +15,7 @@ plan and draws them (`marker_question(..., markers=, radius=)`, medblink_build/l
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -111,3 +112,25 @@ def marker_question(text: str, n: int, correct: int, *, markers: Sequence[Marker
     letter order, not yet drawn) the writer re-letters them to its balanced plan and draws them."""
     bound = bound_markers(markers, radius) if markers else None
     return Question(text, tuple(f"Marker {letter}" for letter in LETTERS[:n]), correct, shuffle=False, bound=bound)
+
+
+def marker_params(points: np.ndarray, letters: Sequence[str]) -> list[dict[str, Any]]:
+    """Drawn markers as the JSON parameter a release pins (`ctx.choice("markers", ...)`), A first."""
+    order = sorted(range(len(letters)), key=lambda i: letters[i])
+    return [{"x": int(points[i][0]), "y": int(points[i][1]), "letter": letters[i]} for i in order]
+
+
+def pinned_marker_points(
+    placed: Sequence[dict[str, Any]], shape: tuple[int, int], radius: int, min_separation: float
+) -> tuple[np.ndarray, list[str]]:
+    """(points, letters) of a `markers` parameter; a pinned set that does not fit is a skip."""
+    from .errors import RecipeError, SkipItem
+    from .markers import fits
+
+    letters = [str(m["letter"]) for m in placed]
+    if sorted(letters) != list(LETTERS[: len(letters)]) or not 2 <= len(letters) <= len(LETTERS):
+        raise RecipeError(f"pinned marker letters {letters} are not A, B, ... in some order")
+    points = np.array([[float(m["x"]), float(m["y"])] for m in placed], dtype=np.float64)
+    if not fits(points, radius, shape, min_separation):
+        raise SkipItem("pinned_markers_do_not_fit", "pinned markers overlap each other or the image border")
+    return points, letters

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -46,7 +47,16 @@ def reletter(example: Example, slots: Sequence[int]) -> Example:
         transforms.append(step.to_json())
     else:
         images = _permuted(images, slots)
-    return dataclasses.replace(example, images=images, label=label, derivation=derivation, transforms=transforms)
+    details = example.details
+    drawn = details.get("parameters", {}).get("markers") if bound.kind == "markers" else None
+    if isinstance(drawn, list) and any(k != v for k, v in rename.items()):
+        # the recorded parameter names the letters shown (A first), so a pin reproduces the image
+        relettered = [{**m, "letter": rename.get(m.get("letter"), m.get("letter"))} for m in drawn]
+        parameters = {**details["parameters"], "markers": sorted(relettered, key=lambda m: str(m["letter"]))}
+        details = {**details, "parameters": parameters}
+    return dataclasses.replace(
+        example, images=images, label=label, derivation=derivation, transforms=transforms, details=details
+    )
 
 
 def _token(text: str) -> str | int:
@@ -74,3 +84,21 @@ def _map_label(value: Any, bound: Bound, rename: dict[Any, Any], slots: Sequence
     if key in bound.label_keys and not isinstance(value, bool) and value in rename:
         return rename[value]
     return value
+
+
+def lettered_variants(example: Example) -> Iterator[Example]:
+    """The example as the writer could show it: for choices bound to markers, once per letter
+    assignment (at most 4! = 24), markers drawn; otherwise the example itself. `align` matches a
+    published image against these, since which letters a marker got is the writer's plan."""
+    bound = example.question.bound
+    if bound is None:
+        yield example
+        return
+    for slots in itertools.permutations(range(len(example.question.choices))):
+        yield reletter(example, slots)
+
+
+def as_drawn(example: Example) -> Example:
+    """The example with bound markers drawn with the letters the recipe (or a pin) gave them."""
+    bound = example.question.bound
+    return example if bound is None else reletter(example, tuple(range(len(example.question.choices))))

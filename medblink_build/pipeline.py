@@ -89,6 +89,7 @@ class RecipeRun:
     sources: Sequence[FolderSource] = ()
     limits: dict[str, int] = field(default_factory=dict)  # task id -> max rows; absent = options.limit
     selection: dict[str, list[str]] = field(default_factory=dict)  # task id -> pinned item keys, in order
+    pins: dict[str, dict[str, Any]] = field(default_factory=dict)  # item key -> pinned params, published ids
 
 
 def run_recipe(
@@ -248,7 +249,15 @@ def _run_one(
         limit = limits.get(task)
         return limit is not None and writer.tasks[task].shards.rows >= limit
 
-    job = Job(run.ref, options.seed, dict(options.params), options.strict, cache, options.item_memory)
+    job = Job(
+        run.ref,
+        options.seed,
+        dict(options.params),
+        options.strict,
+        cache,
+        item_memory=options.item_memory,
+        pins=dict(run.pins),
+    )
     bar = progress(len(items)) if progress else None
     executor = make_executor(options.executor, options.workers, options.scheduler)
     # Which task each item will feed, when the recipe can tell from metadata alone. Items of a task

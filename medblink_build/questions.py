@@ -59,6 +59,7 @@ class Question:
     correct: int  # index into `choices`
     shuffle: bool = True  # may the writer reorder the choices?
     bound: Bound | None = None  # choices name slots in the images: the writer re-letters them
+    pinned_letters: bool = False  # bound choices whose letters a release pins: drawn as they are, never re-planned
 
     def __post_init__(self) -> None:
         if not 2 <= len(self.choices) <= len(LETTERS):
@@ -117,6 +118,10 @@ def finalize(question: Question, planner: LetterPlanner, seed: int, task: str, k
     """Fix the choice order of one question and format its prompt."""
     choices = list(question.choices)
     correct = question.correct
+    if question.bound is not None and question.pinned_letters:  # a pinned regeneration keeps the published letters
+        slots = tuple(range(len(choices)))
+        final = tuple(choices)
+        return FinalQuestion(question.text, final, LETTERS[correct], format_prompt(question.text, final), slots)
     if question.bound is not None:
         target = planner.next_position(len(choices))
         others = [p for p in range(len(choices)) if p != target]

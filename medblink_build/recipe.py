@@ -8,10 +8,10 @@ writing, parallelism - is the toolkit's, so a new task is one small file.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -21,6 +21,8 @@ from .model import DisplayImage, Example, InputFile, SourceItem, Subject
 from .seeding import rng_for
 from .subject import Accepts, check_subject
 from .volume import Volume
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -49,11 +51,23 @@ class Param(NamedTuple):
 class ItemContext:
     """What `Recipe.build` gets besides the item: seeded generators and digest-recording reads."""
 
-    def __init__(self, item: SourceItem, seed: int, params: dict[str, Any], accepts: Accepts | None = None) -> None:
+    def __init__(
+        self,
+        item: SourceItem,
+        seed: int,
+        params: dict[str, Any],
+        accepts: Accepts | None = None,
+        pinned: dict[str, Any] | None = None,
+        explore: bool = False,
+    ) -> None:
         self.item = item
         self.seed = seed
         self.params = params
         self.accepts = accepts
+        self.pinned: dict[str, Any] = dict(pinned or {})  # parameter name -> value a release pins
+        self.chosen: dict[str, Any] = {}  # parameter name -> value used (recorded in provenance)
+        self.ranges: dict[str, list[int]] = {}  # parameter name -> [start, stop) of an integer choice
+        self.explore = explore  # `align` runs one item with many pinned values: keep its last volume
         self.inputs: list[InputFile] = []
 
     def check_subject(self, subject: Subject, index: int = 0) -> None:
@@ -73,6 +87,30 @@ class ItemContext:
             subject = read_subject(path, data)
             if subject is not None:
                 self.check_subject(subject, index)
+
+    def choice(self, name: str, draw: Callable[[], T], allowed: Collection[Any] | None = None) -> T:
+        """A parameter the recipe draws (rotation, view transform, slice, markers, ...): the value a
+        pinned release gives for `name`, else `draw()`. Either way it is recorded under `name` in
+        the row's provenance (`parameters`), so a release can be pinned from its own rows.
+
+        A pinned value replaces the draw, which is then not run: pin all of an item's parameters
+        (as `align` does), since later draws would otherwise come from a generator in another
+        state. Values are JSON-like (str, int, float, bool, lists, dicts of them); a pinned value
+        outside `allowed` is an error naming the valid ones.
+        """
+        from .errors import RecipeError
+
+        if isinstance(allowed, range):
+            self.ranges[name] = [allowed.start, allowed.stop]
+        if name in self.pinned:
+            value = self.pinned[name]
+            if allowed is not None and value not in allowed:
+                valid = ", ".join(map(str, allowed))
+                raise RecipeError(f"item {self.item.key}: pinned {name} {value!r} is not one of {valid}")
+        else:
+            value = draw()
+        self.chosen[name] = value
+        return value  # type: ignore[no-any-return]
 
     def read_bytes(self, index: int = 0) -> tuple[Path, bytes]:
         """Read input file `index` once, recording its sha256 for provenance."""
@@ -98,6 +136,12 @@ class ItemContext:
         from .readers import VOLUME_SUFFIXES, read_volume
 
         indices = range(len(self.item.files)) if index is None else [index]
+        memo_key = self._memo_key(indices) if self.explore else None
+        if memo_key is not None and memo_key in _VOLUME_MEMO:
+            volume, inputs = _VOLUME_MEMO[memo_key]
+            self.inputs.extend(inputs)
+            return volume
+        before = len(self.inputs)
         paths: list[Path] = []
         data: dict[Path, bytes] = {}
         for i in indices:
@@ -112,7 +156,16 @@ class ItemContext:
                     self._check_header(i, path, raw)
         volume = read_volume(paths, data or None)
         self.check_subject(volume.subject, indices[0])
+        if memo_key is not None:
+            _VOLUME_MEMO.clear()
+            _VOLUME_MEMO[memo_key] = (volume, self.inputs[before:])
         return volume
+
+    def _memo_key(self, indices: Iterable[int]) -> tuple[Any, ...] | None:
+        try:
+            return tuple((str(self.item.path(i)), *_stat(self.item.path(i))) for i in indices)
+        except OSError:
+            return None
 
     def record(self, index: int) -> None:
         """Record the digest of input `index` without keeping its bytes (for readers that take paths)."""
@@ -159,6 +212,15 @@ class ItemContext:
             raise SkipItem("degenerate_image", f"{self.item.shown_name(index)}: {reason}")
 
 
+#: The last volume an exploring context read (one per process), with the inputs it recorded.
+_VOLUME_MEMO: dict[tuple[Any, ...], tuple[Volume, list[InputFile]]] = {}
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
 class Recipe:
     """Base class of every recipe. Subclasses set the class attributes and implement `build`."""
 
@@ -172,6 +234,17 @@ class Recipe:
     accepts: ClassVar[Accepts | None] = None
     params: ClassVar[dict[str, Param]] = {}  # the parameters `ctx.params` may hold, by name
     release_notes: ClassVar[dict[str, str]] = {}
+    #: Parameters applied as the image's last (dihedral) transform, with every value they take:
+    #: `align` renders each value from one build (e.g. {"rotation": ("identity", "rot90cw", ...)}).
+    align_family: ClassVar[dict[str, tuple[str, ...]]] = {}
+    #: The parameter holding drawn markers ([{x, y, letter}]), which `align` recovers from an image.
+    align_markers: ClassVar[str | None] = None
+    #: Parameters that change only the question text, with every value (e.g. {"ask": (...)}):
+    #: `align` tries each when the published question is not the one the draw gives.
+    align_question_family: ClassVar[dict[str, tuple[str, ...]]] = {}
+    #: Integer parameters drawn from a range (`ctx.choice(..., allowed=range(...))`) whose every
+    #: value `align` renders, e.g. enhancement's `slice_index` (the CT slice is searched).
+    align_search: ClassVar[tuple[str, ...]] = ()
 
     def task(self, task_id: str) -> TaskInfo:
         for info in self.tasks:

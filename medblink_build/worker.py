@@ -7,6 +7,7 @@ key and the exception, never a silent skip: a bug must not look like bad data.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import traceback
 from dataclasses import dataclass, field, replace
@@ -16,6 +17,7 @@ from typing import Any
 from .errors import MedblinkError, ReaderError, SkipItem, clean_message
 from .fsnames import display_name
 from .model import Example, Skipped, SourceItem
+from .questions import Question
 from .readers.limits import set_item_memory
 from .recipe import ItemContext, Recipe
 from .registry import RecipeRef
@@ -30,6 +32,8 @@ class Job:
     strict: bool = False
     cache: str | None = None  # folder of finished item results (resumable builds), or None
     item_memory: int | None = None  # per-item memory budget in bytes (None: the readers' default)
+    pins: dict[str, dict[str, Any]] = field(default_factory=dict)  # item key -> {"params", "published"}
+    explore: bool = False  # align: record parameter ranges, keep the last volume read
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,8 @@ def build_one(job: Job, item: SourceItem) -> Example | Skipped | Failed:
         return _build(job, item)
     recipe = recipe_instance(job.recipe)
     cache = ResultCache(Path(job.cache))
-    key = item_key(item, recipe.name, recipe.version, job.seed, job.params)
+    pin = job.pins.get(item.key)
+    key = item_key(item, recipe.name, recipe.version, job.seed, {**job.params, "_pin": pin} if pin else job.params)
     cached = cache.get(key, item)
     if cached is not None:
         return cached
@@ -67,7 +72,8 @@ def build_one(job: Job, item: SourceItem) -> Example | Skipped | Failed:
 
 def _build(job: Job, item: SourceItem) -> Example | Skipped | Failed:
     recipe = recipe_instance(job.recipe)
-    ctx = ItemContext(item, job.seed, job.params, recipe.accepts)
+    pin = job.pins.get(item.key, {})
+    ctx = ItemContext(item, job.seed, job.params, recipe.accepts, pin.get("params"), job.explore)
     try:
         example = recipe.build(item, ctx)
     except SkipItem as skip:
@@ -85,6 +91,13 @@ def _build(job: Job, item: SourceItem) -> Example | Skipped | Failed:
     if not example.inputs:
         example.inputs = list(ctx.inputs)
     example.source = item.source_id  # the source is the item's, whatever the recipe set
+    _pin_choices(example, ctx)
+    if ctx.chosen:
+        example.details["parameters"] = ctx.chosen
+    if job.explore and ctx.ranges:
+        example.details["parameter_ranges"] = ctx.ranges
+    if pin.get("published"):
+        example.details["published"] = dict(pin["published"])
     if not _finite_json(example):
         detail = "a label or provenance value is NaN or infinite (a header value no reader checks, or arithmetic)"
         return _gated(job.strict, item, Skipped(item.key, "non_finite_value", detail))
@@ -116,6 +129,20 @@ def _finite_json(example: Example) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _pin_choices(example: Example, ctx: ItemContext) -> None:
+    """A pinned `choices` order (the letter order of a published question) replaces the writer's
+    balanced letter plan, when it is an order of exactly the recipe's choices."""
+    q = example.question
+    if q.bound is not None and ctx.pinned.get("markers"):  # pinned marker letters: kept, not re-planned
+        example.question = dataclasses.replace(q, pinned_letters=True)
+        return
+    order = ctx.pinned.get("choices")
+    if not order or not q.shuffle or sorted(order) != sorted(q.choices):
+        return
+    example.question = Question(q.text, tuple(order), list(order).index(q.choices[q.correct]), shuffle=False)
+    ctx.chosen["choices"] = list(order)
 
 
 def _relative(item: SourceItem, path: str) -> str:

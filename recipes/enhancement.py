@@ -122,6 +122,7 @@ class Enhancement(Recipe):
     sample_sources = ("medblink-sample-ct-series",)
     #: CT only: an MR series with ContrastBolusAgent set is `wrong_modality`, never a CT question.
     accepts = Accepts({"ct"}, human=True)
+    align_search = ("slice_index",)
 
     def build(self, item: SourceItem, ctx: ItemContext) -> Example:
         table = evidence_from_table(item.metadata.get("contrast"))
@@ -150,7 +151,7 @@ class Enhancement(Recipe):
         else:
             question = Question(QUESTION, CHOICES, 0 if contrast else 1)
 
-        k = representative_slice(volume)
+        k = ctx.choice("slice_index", lambda: representative_slice(volume), range(volume.shape[0]))
         hu = volume.data[k]
         transforms: list[Transform] = [ct_window(WINDOW)]
         sy, sx = volume.spacing[1], volume.spacing[2]

@@ -54,7 +54,7 @@ from medblink_build.recipe import ItemContext, Param, Recipe, TaskInfo
 from medblink_build.subject import Accepts
 from medblink_build.tasks.slide_inputs import open_annotation, resolve_mpp, slide_and_annotation
 from medblink_build.tasks.tissue_classes import askable, structure_text
-from medblink_build.tasks.tissue_tiles import place_class_markers, screen_tiles
+from medblink_build.tasks.tissue_tiles import PINNED_PLACEMENT, pinned_class_markers, place_class_markers, screen_tiles
 from medblink_build.transforms import Transform, apply
 
 TASK = "histology_structure"
@@ -70,6 +70,7 @@ MARKER_RADIUS = marker_radius((TILE_SIZE, TILE_SIZE))
 MIN_BOUNDARY_PX = 32
 #: Minimum distance between the two marker centres, in tile pixels.
 MIN_SEPARATION_PX = 3 * MARKER_RADIUS
+#: The parameters a pinned release gives together (recorded in provenance for every row).
 #: Resolution of the overview used for tissue detection and tile screening.
 OVERVIEW_MPP = 8.0
 OVERVIEW_MAX_SIDE = 1024
@@ -157,38 +158,56 @@ class HistologyStructure(Recipe):
             annotation, tissue, asked, (w0, h0), extent, scale, MIN_BOUNDARY_PX, MARKER_RADIUS
         )
         rng = ctx.rng(TASK)
-        order = rng.permutation(len(origins))[:MAX_TILE_TRIES] if origins else []
-        found = None
-        for k in order:
-            x0, y0 = origins[int(k)]
-            plan = plan_region(slide, x0, y0, tw, th, tile_mpp)
-            found = place_class_markers(
-                rng,
+        if any(name in ctx.pinned for name in PINNED_PLACEMENT):  # a pinned release: its tile, markers, question
+            x0, y0, plan, target, other, letter_index = pinned_class_markers(
+                ctx.pinned,
+                slide,
                 annotation,
                 tissue,
                 asked,
-                plan.box_level0,
-                (th, tw),
+                (tw, th),
+                tile_mpp,
                 MIN_BOUNDARY_PX,
                 MARKER_RADIUS,
                 MIN_SEPARATION_PX,
             )
-            if found is not None:
-                break
-        if found is None:
-            raise SkipItem(
-                "no_two_classes",
-                f"{item.files[note_i]}: no {tw} x {th} px tile at {tile_mpp:g} um/px holds two annotated tissue "
-                f"classes with room for a marker {MIN_BOUNDARY_PX} px from any boundary ({len(origins)} candidate "
-                f"tiles; classes annotated: {', '.join(present) or 'none'})",
+        else:
+            order = rng.permutation(len(origins))[:MAX_TILE_TRIES] if origins else []
+            found = None
+            for k in order:
+                x0, y0 = origins[int(k)]
+                plan = plan_region(slide, x0, y0, tw, th, tile_mpp)
+                found = place_class_markers(
+                    rng,
+                    annotation,
+                    tissue,
+                    asked,
+                    plan.box_level0,
+                    (th, tw),
+                    MIN_BOUNDARY_PX,
+                    MARKER_RADIUS,
+                    MIN_SEPARATION_PX,
+                )
+                if found is not None:
+                    break
+            if found is None:
+                raise SkipItem(
+                    "no_two_classes",
+                    f"{item.files[note_i]}: no {tw} x {th} px tile at {tile_mpp:g} um/px holds two annotated tissue "
+                    f"classes with room for a marker {MIN_BOUNDARY_PX} px from any boundary ({len(origins)} candidate "
+                    f"tiles; classes annotated: {', '.join(present) or 'none'})",
+                )
+            (code_a, pa, da), (code_b, pb, db) = found
+            asked_first = int(rng.integers(2)) == 0
+            target, other = (
+                ((code_a, pa, da), (code_b, pb, db)) if asked_first else ((code_b, pb, db), (code_a, pa, da))
             )
-        (code_a, pa, da), (code_b, pb, db) = found
-
-        asked_first = int(rng.integers(2)) == 0
-        target, other = ((code_a, pa, da), (code_b, pb, db)) if asked_first else ((code_b, pb, db), (code_a, pa, da))
-        letter_index = target_letter_index(rng)
+            letter_index = target_letter_index(rng)
         letters = ("A", "B") if letter_index == 0 else ("B", "A")
         placed = sorted(zip(letters, (target, other), strict=True))  # A first
+        ctx.chosen["tile_origin"] = [int(x0), int(y0)]
+        ctx.chosen["markers"] = [{"x": int(p[0]), "y": int(p[1]), "letter": letter} for letter, (_, p, _) in placed]
+        ctx.chosen["asked"] = annotation.classes[target[0]]
         markers = [Marker(float(p[0]), float(p[1]), letter) for letter, (_, p, _) in placed]
 
         region = read_plan(slide, plan)

@@ -223,7 +223,8 @@ class MorphologyCount(Recipe):
         pixels = image.pixels
         for t in transforms:
             pixels = apply(t, pixels)
-        values, correct = count_choices(truth, ctx.rng(TASK), rule.max_count)
+        values, correct = count_choices(truth, ctx.rng(TASK), rule.max_count, ctx.pinned.get("count_window_start"))
+        ctx.chosen["count_window_start"] = values[0]
         question = QUESTION.format(noun=rule.noun, image=rule.image)
         return Example(
             task=TASK,

@@ -13,6 +13,8 @@ exists), so mirrored choices would test anatomy knowledge or luck rather than pe
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from medblink_build.encode import png_bytes
 from medblink_build.errors import SkipItem
 from medblink_build.geometry import FRONTAL_DISPLAY, FRONTAL_VIEWS, GeometryError, parse_patient_orientation, to_display
@@ -76,6 +78,7 @@ class Orientation(Recipe):
     )
     sample_sources = ("medblink-sample-xray",)
     accepts = Accepts({"xray"}, human=True)
+    align_family: ClassVar[dict[str, tuple[str, ...]]] = {"rotation": tuple(ROTATIONS)}
 
     def select(self, items):  # type: ignore[no-untyped-def]
         for item in items:
@@ -128,7 +131,9 @@ class Orientation(Recipe):
         resize = resize_to_fit(image.pixels.shape, MAX_SIDE)
         if resize is not None:
             transforms.append(resize)
-        rotation = list(ROTATIONS)[int(ctx.rng(task).integers(len(ROTATIONS)))]
+        rotation = ctx.choice(
+            "rotation", lambda: list(ROTATIONS)[int(ctx.rng(task).integers(len(ROTATIONS)))], ROTATIONS
+        )
         transforms.append(dihedral(rotation))
 
         pixels = image.pixels

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -136,6 +137,7 @@ class RelativePosition(Recipe):
     sample_sources = ("medblink-sample-ct-seg",)
     #: A CT of a human (the structures asked about are human organs); masks are not checked.
     accepts = Accepts({"ct"}, human=True)
+    align_family: ClassVar[dict[str, tuple[str, ...]]] = {"view_transform": VIEW_TRANSFORMS}
 
     def build(self, item: SourceItem, ctx: ItemContext) -> Example:
         segs = [i for i in range(len(item.files)) if is_dicom_seg(item.path(i))]
@@ -170,9 +172,13 @@ class RelativePosition(Recipe):
         if not candidates:
             raise SkipItem("no_clear_pair", f"{len(regions)} structure mask(s), no slice with a clearly separated pair")
         rng = ctx.rng(TASK)
-        k, a, b, axis = candidates[int(rng.integers(len(candidates)))]
-        view = VIEW_TRANSFORMS[int(rng.integers(len(VIEW_TRANSFORMS)))]
-        if rng.integers(2):
+        k, a, b, axis = ctx.choice("pair", lambda: list(candidates[int(rng.integers(len(candidates)))]))
+        if (k, a, b, axis) not in candidates:  # a pinned pair: still only where the relation is clear
+            raise SkipItem("pinned_pair_unclear", f"slice {k}: {a} and {b} are not clearly separated along {axis}")
+        view = ctx.choice(
+            "view_transform", lambda: VIEW_TRANSFORMS[int(rng.integers(len(VIEW_TRANSFORMS)))], VIEW_TRANSFORMS
+        )
+        if ctx.choice("swap", lambda: bool(rng.integers(2)), (True, False)):
             a, b = b, a  # which structure is asked about first is itself seeded
 
         hu = ct.data[k]

@@ -25,15 +25,19 @@ skipped (`depth_not_metric`). Degenerate frames (tiny, strips, constant) are ski
 from __future__ import annotations
 
 import math
+from typing import Any, ClassVar
 
 import numpy as np
 
+from medblink_build.depth_markers import LETTERS as MARKER_LETTERS
 from medblink_build.depth_markers import (
     MARKER_COUNTS,
     assign_letters,
     choose_positions,
     clear_border,
+    marker_params,
     marker_question,
+    pinned_marker_points,
     resample_nearest,
     source_index,
 )
@@ -126,6 +130,8 @@ class VisualDepth(Recipe):
     sample_sources = ("medblink-sample-endoscopy",)
     #: Endoscopy frames (RGB + depth); depth needs no human anatomy.
     accepts = Accepts({"endoscopy"}, human=False)
+    align_markers = "markers"
+    align_question_family: ClassVar[dict[str, tuple[str, ...]]] = {"ask": tuple(QUESTIONS)}
 
     def build(self, item: SourceItem, ctx: ItemContext) -> Example:
         depth_index = _depth_file(item)
@@ -146,8 +152,8 @@ class VisualDepth(Recipe):
             raise SkipItem("no_valid_depth", f"all {h * w} pixels of {item.files[depth_index]} are invalid")
 
         rng = ctx.rng(TASK)
-        wanted = int(MARKER_COUNTS[int(rng.integers(len(MARKER_COUNTS)))])
-        ask = "closest" if rng.integers(2) == 0 else "farthest"
+        wanted = ctx.choice("marker_count", lambda: int(MARKER_COUNTS[int(rng.integers(len(MARKER_COUNTS)))]))
+        ask = ctx.choice("ask", lambda: "closest" if rng.integers(2) == 0 else "farthest", tuple(QUESTIONS))
 
         transforms: list[Transform] = []
         resize = resize_to_fit((h, w), MAX_SIDE)
@@ -177,27 +183,38 @@ class VisualDepth(Recipe):
             far_lo = np.where(a_near, lo_o[ys, xs], lo_o[y, x])
             return (far - near >= MIN_RELATIVE_GAP * near) & (far_lo > near_hi)
 
-        found = None
-        for count in range(wanted, 1, -1):
-            for _ in range(VERIFY_ATTEMPTS):
-                points = choose_positions(rng, allowed, count, MIN_SEPARATION_RADII * radius, compatible)
-                if points is None:
+        def place() -> list[dict[str, Any]]:
+            found = None
+            for count in range(wanted, 1, -1):
+                for _ in range(VERIFY_ATTEMPTS):
+                    points = choose_positions(rng, allowed, count, MIN_SEPARATION_RADII * radius, compatible)
+                    if points is None:
+                        break
+                    centres = [(int(cols[int(x)]), int(rows[int(y)])) for x, y in points]
+                    discs = [disc_depth(depth, cx, cy, src_radius) for cx, cy in centres]
+                    if unambiguous(discs, MIN_RELATIVE_GAP):
+                        found = points, centres, discs
+                        break
+                if found:
                     break
-                centres = [(int(cols[int(x)]), int(rows[int(y)])) for x, y in points]
-                discs = [disc_depth(depth, cx, cy, src_radius) for cx, cy in centres]
-                if unambiguous(discs, MIN_RELATIVE_GAP):
-                    found = points, centres, discs
-                    break
-            if found:
-                break
-        if found is None:
-            raise SkipItem(
-                "no_unambiguous_markers",
-                f"no 2..{wanted} markers on smooth valid depth with a {MIN_RELATIVE_GAP:.0%} depth gap "
-                f"({int(allowed.sum())} candidate pixels)",
-            )
-        points, centres, discs = found
-        letters, correct = assign_letters(rng, [d[0] for d in discs], nearest=ask == "closest")
+            if found is None:
+                raise SkipItem(
+                    "no_unambiguous_markers",
+                    f"no 2..{wanted} markers on smooth valid depth with a {MIN_RELATIVE_GAP:.0%} depth gap "
+                    f"({int(allowed.sum())} candidate pixels)",
+                )
+            points, _, discs = found
+            letters, _ = assign_letters(rng, [d[0] for d in discs], nearest=ask == "closest")
+            return marker_params(points, letters)
+
+        placed = ctx.choice("markers", place)
+        points, letters = pinned_marker_points(placed, (out_h, out_w), radius, MIN_SEPARATION_RADII * radius)
+        centres = [(int(cols[int(x)]), int(rows[int(y)])) for x, y in points]
+        if not all(all_valid[cy, cx] for cx, cy in centres):  # reachable only with pinned markers
+            raise SkipItem("marker_on_unclear_depth", "a pinned marker sits on invalid depth or a depth edge")
+        discs = [disc_depth(depth, cx, cy, src_radius) for cx, cy in centres]
+        if not unambiguous(discs, MIN_RELATIVE_GAP):
+            raise SkipItem("markers_ambiguous", "the pinned markers' depths are not clearly ordered")
         order = sorted(range(len(letters)), key=lambda i: letters[i])
         markers = [Marker(float(points[i][0]), float(points[i][1]), letters[i]) for i in order]
         pixels = frame.pixels  # the writer draws the markers, with the letters of its balanced plan
@@ -207,6 +224,7 @@ class VisualDepth(Recipe):
         answer = letters[
             int(np.argmin([d[0] for d in discs]) if ask == "closest" else np.argmax([d[0] for d in discs]))
         ]
+        correct = MARKER_LETTERS.index(answer)
         label_markers = [
             {
                 "letter": letters[i],

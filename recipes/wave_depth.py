@@ -28,14 +28,19 @@ the label records that choice. Frames whose area is smaller than MIN_AREA_SIDE p
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import numpy as np
 
+from medblink_build.depth_markers import LETTERS as MARKER_LETTERS
 from medblink_build.depth_markers import (
     MARKER_COUNTS,
     assign_letters,
     choose_positions,
     clear_border,
+    marker_params,
     marker_question,
+    pinned_marker_points,
     resample_nearest,
 )
 from medblink_build.encode import png_bytes
@@ -103,6 +108,8 @@ class WaveDepth(Recipe):
     sample_sources = ("medblink-sample-ultrasound",)
     #: Ultrasound, including screens exported as Secondary Capture; depth needs no human anatomy.
     accepts = Accepts({"us"}, human=False, secondary_capture=True)
+    align_markers = "markers"
+    align_question_family: ClassVar[dict[str, tuple[str, ...]]] = {"ask": tuple(QUESTIONS)}
 
     def build(self, item: SourceItem, ctx: ItemContext) -> Example:
         if item.files[0].lower().endswith(_VOLUME_SUFFIXES):
@@ -162,31 +169,41 @@ class WaveDepth(Recipe):
         min_gap = max(MIN_DEPTH_GAP_FRACTION * extent, 2 * radius + 2)
 
         rng = ctx.rng(TASK)
-        wanted = int(MARKER_COUNTS[int(rng.integers(len(MARKER_COUNTS)))])
-        ask = "deepest" if rng.integers(2) == 0 else "shallowest"
+        wanted = ctx.choice("marker_count", lambda: int(MARKER_COUNTS[int(rng.integers(len(MARKER_COUNTS)))]))
+        ask = ctx.choice("ask", lambda: "deepest" if rng.integers(2) == 0 else "shallowest", tuple(QUESTIONS))
 
         def compatible(y: int, x: int, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
             return np.abs(depth[ys, xs] - depth[y, x]) >= min_gap
 
-        points = None
-        for count in range(wanted, 1, -1):
-            points = choose_positions(rng, allowed, count, MIN_SEPARATION_RADII * radius, compatible)
-            if points is not None:
-                break
-        if points is None:
-            raise SkipItem(
-                "no_marker_placement",
-                f"no 2..{wanted} markers {min_gap:.0f} px apart in depth inside the imaging area "
-                f"({int(allowed.sum())} candidate pixels)",
-            )
+        def place() -> list[dict[str, Any]]:
+            points = None
+            for count in range(wanted, 1, -1):
+                points = choose_positions(rng, allowed, count, MIN_SEPARATION_RADII * radius, compatible)
+                if points is not None:
+                    break
+            if points is None:
+                raise SkipItem(
+                    "no_marker_placement",
+                    f"no 2..{wanted} markers {min_gap:.0f} px apart in depth inside the imaging area "
+                    f"({int(allowed.sum())} candidate pixels)",
+                )
+            drawn_depth = [float(depth[int(y), int(x)]) for x, y in points]
+            letters, _ = assign_letters(rng, drawn_depth, nearest=ask == "shallowest")
+            return marker_params(points, letters)
+
+        placed = ctx.choice("markers", place)
+        points, letters = pinned_marker_points(placed, (out_h, out_w), radius, MIN_SEPARATION_RADII * radius)
+        if not all(allowed[int(y), int(x)] for x, y in points):  # reachable only with pinned markers
+            raise SkipItem("marker_outside_imaging_area", "a pinned marker is not inside the clear imaging area")
         depth_px = [float(depth[int(y), int(x)]) for x, y in points]
+        if min(abs(p - q) for i, p in enumerate(depth_px) for q in depth_px[i + 1 :]) < min_gap:
+            raise SkipItem("markers_ambiguous", f"pinned markers closer than {min_gap:.0f} px in depth")
         src_x = (points[:, 0] + 0.5) / sx - 0.5 + bx0
         src_y = (points[:, 1] + 0.5) / sy - 0.5 + by0
         mm = probe.depth_mm(src_x, src_y)
         if mm is not None and list(np.argsort(mm)) != list(np.argsort(depth_px)):
             raise SkipItem("anisotropic_calibration", "depth order in mm differs from the order in pixels")
 
-        letters, correct = assign_letters(rng, depth_px, nearest=ask == "shallowest")
         order = sorted(range(len(letters)), key=lambda i: letters[i])
         markers = [Marker(float(points[i][0]), float(points[i][1]), letters[i]) for i in order]
         out = pixels  # the writer draws the markers, with the letters of its balanced plan
@@ -195,6 +212,7 @@ class WaveDepth(Recipe):
 
         by_depth = sorted(range(len(letters)), key=lambda i: depth_px[i])
         answer = letters[by_depth[0] if ask == "shallowest" else by_depth[-1]]
+        correct = MARKER_LETTERS.index(answer)
         action = "cropped_to_imaging_region" if reasons else "none"
         return Example(
             task=TASK,

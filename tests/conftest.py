@@ -67,3 +67,24 @@ def load_config(out: Path, config: str):  # type: ignore[no-untyped-def]
     import datasets
 
     return datasets.load_dataset(str(out), name=config, split="test", cache_dir=tempfile.mkdtemp(prefix="hf-"))
+
+
+@pytest.fixture(scope="session")
+def samples_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every built-in sample source written to disk (`samples write`), as a user holds sources."""
+    from medblink_build.sources.samples import write_samples
+
+    root = tmp_path_factory.mktemp("samples") / "sources"
+    write_samples(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def sample_release(samples_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The `medblink-sample-1.0` release built from the sources on disk."""
+    out = tmp_path_factory.mktemp("sample-release") / "sample-release"
+    code, output = run_cli(
+        "build", "--release", "medblink-sample-1.0", "--sources-root", samples_root, "--out", out, "--quiet"
+    )
+    assert code == 0, output
+    return out

@@ -81,7 +81,10 @@ def test_sources_pin_refuses_a_folder_without_the_layout(tmp_path: Path) -> None
     assert code != 0 and "not a copy of nih-chestxray14: missing Data_Entry_2017*.csv" in output
     assert "[[files]]" not in output
     code, output = run_cli("sources", "pin", f"c3vd={cats}")
-    assert code != 0 and "none of its 3 files matches the layout (*_color.png)" in output
-    (cats / "frame_color.png").write_bytes((cats / "cat0.jpg").read_bytes())
+    assert code != 0 and "not a copy of c3vd: missing */pose.txt" in output
+    sequence = cats / "seq"  # C3VD's per-sequence markers (the manifest's detect globs)
+    sequence.mkdir()
+    for name in ("pose.txt", "0_color.png", "0000_depth.tiff"):
+        (sequence / name).write_bytes((cats / "cat0.jpg").read_bytes())
     code, output = run_cli("sources", "pin", f"c3vd={cats}")
-    assert code == 0 and output.count("[[files]]") == 4, output
+    assert code == 0 and output.count("[[files]]") == 6, output

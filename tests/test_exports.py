@@ -15,6 +15,12 @@ from tests.conftest import load_config, run_cli
 from tests.release_helpers import build_orientation, give_row_images, rows_of
 
 
+def orientation_choices() -> tuple[str, ...]:
+    from recipes.orientation import ROTATIONS
+
+    return tuple(ROTATIONS.values())
+
+
 def _undecoded(ds, columns):  # type: ignore[no-untyped-def]
     """The dataset with its image columns as stored ({bytes, path}), to compare bytes exactly."""
     import datasets
@@ -31,37 +37,60 @@ def release(xray_source: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     return out
 
 
-def test_medblink_export_has_exactly_its_columns_and_the_release_values(release: Path, tmp_path: Path) -> None:
+def _load_val(out: Path):  # type: ignore[no-untyped-def]
+    """The medblink export as a user loads the published MedBLINK: no config name, split val."""
+    import tempfile
+
+    import datasets
+
+    return datasets.load_dataset(str(out), split="val", cache_dir=tempfile.mkdtemp(prefix="hf-"))
+
+
+def test_medblink_export_is_the_published_shape_with_answer_text(release: Path, tmp_path: Path) -> None:
     out = tmp_path / "as-medblink"
     code, output = run_cli("export", release, "--format", "medblink", "--to", out)
     assert code == 0, output
-    assert "imaging_orientation_pelvic 1 row(s) with more than one image keep only the first" in output
     source = rows_of(release)
-    for config, rows in source.items():
-        ds = load_config(out, config)
-        assert ds.column_names == ["task", "question_id", "question", "answer", "image"]
-        assert type(ds.features["image"]).__name__ == "Image"
-        assert len(ds) == len(rows)
-        assert ds[0]["image"].size[0] > 0  # decodes to a PIL image
-        for got, row in zip(_undecoded(ds, ["image"]), rows, strict=True):
-            assert got["task"] == row["task"] == config
-            assert got["question_id"] == row["id"]
-            assert got["answer"] == row["answer"] and got["answer"] in "ABCD"
-            assert got["question"] == row["prompt"].removesuffix("\n" + PROMPT_SUFFIX)
-            assert got["question"].startswith(row["question"]) and f"\n(A) {row['choices'][0]}" in got["question"]
-            assert got["image"]["bytes"] == row["images"][0]["bytes"]
+    ds = _load_val(out)  # one default config, split val, every task's rows
+    assert ds.column_names == ["task", "question_id", "question", "answer", "image", "images"]
+    assert type(ds.features["image"]).__name__ == "Image"
+    rows = [row for config_rows in source.values() for row in config_rows]
+    assert len(ds) == len(rows) and {r["task"] for r in ds} == set(source)
+    assert ds[0]["image"].size[0] > 0  # decodes to a PIL image
+    import datasets
+
+    raw = _undecoded(ds, ["image"]).cast_column("images", datasets.List(datasets.Image(decode=False)))
+    for got, row in zip(raw, rows, strict=True):
+        assert got["task"] == row["task"]
+        assert got["question_id"] == row["id"]
+        assert got["answer"] == row["choices"]["ABCD".index(row["answer"])]  # the text, not the letter
+        assert got["answer"] not in ("A", "B", "C", "D")
+        assert got["question"] == row["prompt"].removesuffix("\n" + PROMPT_SUFFIX)
+        assert got["image"]["bytes"] == row["images"][0]["bytes"]
+        if len(row["images"]) > 1:  # the one multi-image row keeps all its images in `images`
+            assert [img["bytes"] for img in got["images"]] == [img["bytes"] for img in row["images"]]
+        else:
+            assert got["images"] == []
     card = (out / "README.md").read_text()
-    assert "config_name: imaging_orientation_cxr" in card and "license: cc0-1.0" in card
-    assert "keep only the first here: `imaging_orientation_pelvic` 1" in card
+    assert "config_name: default" in card and "split: val" in card and "path: data/val-*.parquet" in card
+    assert "license: cc0-1.0" in card and "`images` holds all of a multi-image row's images" in card
+    assert sorted(p.name for p in (out / "data").iterdir()) == ["val-00000-of-00001.parquet"]
     marker = json.loads((out / "export.json").read_text())
-    assert marker["export_format"] == "medblink"
-    assert marker["configs"]["imaging_orientation_pelvic"]["rows_with_images_left_out"] == 1
+    assert marker["export_format"] == "medblink" and marker["split"] == "val"
+    assert marker["configs"]["default"]["tasks"] == {c: len(r) for c, r in source.items()}
+
+
+def test_medblink_export_without_multi_image_rows_has_exactly_five_columns(xray_source: Path, tmp_path: Path) -> None:
+    single = build_orientation(xray_source, tmp_path / "single-images", "--limit", 2)
+    export(single, "medblink", tmp_path / "five")
+    ds = _load_val(tmp_path / "five")
+    assert ds.column_names == ["task", "question_id", "question", "answer", "image"]
+    assert set(ds["answer"]) <= set(orientation_choices())
 
 
 def test_blink_export_has_its_columns_images_and_parenthesised_answers(release: Path, tmp_path: Path) -> None:
     out = tmp_path / "as-blink"
     summary = export(release, "blink", out)
-    assert summary.dropped_images == {}
     source = rows_of(release)
     image_columns = [f"image_{k}" for k in range(1, 5)]
     for config, rows in source.items():

@@ -28,6 +28,8 @@ def make_row(
     example: Example, final: FinalQuestion, manifest: Manifest, recipe_name: str, recipe_version: str, seed: int
 ) -> dict[str, Any]:
     row_id = example_id(example.task, example.key)
+    read = dict(example.details)
+    extra = {name: read.pop(name) for name in ("parameters", "published") if name in read}
     provenance = {
         "tool": {"name": TOOL_NAME, "version": __version__},
         "recipe": {"name": recipe_name, "version": recipe_version},
@@ -40,7 +42,8 @@ def make_row(
             "synthetic": manifest.synthetic,
         },
         "inputs": [i.to_json() for i in example.inputs],
-        "read": example.details,
+        "read": read,
+        **extra,  # the recipe's drawn/pinned parameters; for a pinned regeneration, the published question id
         "transforms": example.transforms,
         "label_derivation": example.derivation,
         "images": [{"sha256": hashlib.sha256(b).hexdigest(), "format": "PNG"} for b in example.images],

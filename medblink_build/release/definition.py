@@ -2,6 +2,11 @@
 
 Parsed as data with tomllib. A definition names for each task the recipe that makes it, the
 source manifests it reads, the published item count and optionally the pinned item keys.
+
+A `selection` entry is an item key, or (a pinned regeneration, as `align` writes it) a table
+`{key, params, question_id, question, answer}`: the recipe parameters that reproduce a published
+row (`ItemContext.choice` names) and the published row's id and texts. A `[regeneration]` table
+says what was aligned and lists the audit's label disagreements; builds copy it to the manifest.
 """
 
 from __future__ import annotations
@@ -9,15 +14,31 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from ..errors import MedblinkError, SourceError
 
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
+
+
+@dataclass(frozen=True)
+class Pin:
+    """One pinned item: its key, the recipe parameters to use, and the published row it reproduces."""
+
+    key: str
+    params: dict[str, Any] = field(default_factory=dict)
+    question_id: str = ""
+    question: str = ""
+    answer: str = ""
+
+    def published(self) -> dict[str, str]:
+        return {"question_id": self.question_id} if self.question_id else {}
 
 
 @dataclass(frozen=True)
@@ -27,6 +48,7 @@ class ReleaseTask:
     count: int
     sources: tuple[str, ...]
     selection: tuple[str, ...] = ()
+    pins: tuple[Pin, ...] = ()  # the selection's entries that carry parameters or a published id
 
 
 @dataclass(frozen=True)
@@ -38,6 +60,7 @@ class ReleaseDefinition:
     tasks: tuple[ReleaseTask, ...]
     origin: str = ""
     pinned: bool = field(default=False)
+    regeneration: dict[str, Any] = field(default_factory=dict)  # the [regeneration] table, if any
 
     def recipes(self) -> list[str]:
         return list(dict.fromkeys(t.recipe for t in self.tasks))
@@ -57,15 +80,20 @@ def parse_release(text: str, origin: str) -> ReleaseDefinition:
     tasks = []
     for i, t in enumerate(data.get("task", [])):
         try:
+            pins = tuple(_pin(entry) for entry in t.get("selection", ()))
             task = ReleaseTask(
                 id=str(t["id"]),
                 recipe=str(t["recipe"]),
                 count=int(t["count"]),
                 sources=tuple(str(s) for s in t["sources"]),
-                selection=tuple(str(k) for k in t.get("selection", ())),
+                selection=tuple(p.key for p in pins),
+                pins=tuple(p for p in pins if p.params or p.question_id),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise SourceError(f"{origin}: task[{i}] needs id, recipe, count and sources ({exc})") from None
+        twice = [k for k, n in Counter(task.selection).items() if n > 1]
+        if twice:
+            raise SourceError(f"{origin}: task {task.id}: item {twice[0]!r} is selected twice")
         if task.count < 1:
             raise SourceError(f"{origin}: task {task.id}: count must be >= 1")
         tasks.append(task)
@@ -82,6 +110,24 @@ def parse_release(text: str, origin: str) -> ReleaseDefinition:
         tasks=tuple(tasks),
         origin=origin,
         pinned=all(t.selection for t in tasks),
+        regeneration=dict(data.get("regeneration", {})),
+    )
+
+
+def _pin(entry: Any) -> Pin:
+    if isinstance(entry, str):
+        return Pin(entry)
+    if not isinstance(entry, dict) or not isinstance(entry.get("key"), str):
+        raise ValueError(f"a selection entry is an item key or a table with a key, got {entry!r}")
+    params = entry.get("params", {})
+    if not isinstance(params, dict):
+        raise ValueError(f"selection {entry['key']!r}: params must be a table")
+    return Pin(
+        entry["key"],
+        dict(params),
+        str(entry.get("question_id", "")),
+        str(entry.get("question", "")),
+        str(entry.get("answer", "")),
     )
 
 

@@ -1,16 +1,18 @@
 """Export views of a release for existing evaluation harnesses, as Hub-ready dataset folders.
 
-Two formats, one parquet config per task config, each loading with
-`datasets.load_dataset(DIR, name=CONFIG, split="test")`:
+Two formats:
 
-- `medblink`: exactly the columns `task, question_id, question, answer, image`.
-  `question_id` is the row id; `answer` is the answer letter (as in the release; whether MedBLINK's
-  own release uses a letter or the answer text is not documented in anything this tool has, so the
-  letter, which is what the release and harness prompts ask for, is kept). With no `choices`
-  column, `question` carries the lettered choices: it is the row's `prompt` without the closing
-  "Answer with the option's letter ..." instruction, so a harness adds its own. `image` is the first
-  image; rows with more images are counted and the card says so (use `blink` for those).
-- `blink`: the BLINK benchmark's columns `idx, question, sub_task, image_1..image_4, choices,
+- `medblink`: the published MedBLINK shape (`MahtabBg/MedBLINK`): one dataset (a single `default`
+  config), split `val`, every task's rows in one table with exactly the columns `task, question_id,
+  question, answer, image`, loading with `datasets.load_dataset(DIR, split="val")`. `question_id`
+  is the row id (or, for a pinned regeneration, the published question id its provenance
+  carries); `answer` is the answer *text* (the correct choice, e.g. "Marker B"), as published.
+  With no `choices` column, `question` carries the lettered choices: it is the row's `prompt`
+  without the closing "Answer with the option's letter ..." instruction. `image` is the first
+  image. Only when some row has more than one image is a sixth column `images` added: all images
+  of a multi-image row in order (the first is also `image`), an empty list for single-image rows.
+- `blink`: one parquet config per task config, `load_dataset(DIR, name=CONFIG, split="test")`,
+  with the BLINK benchmark's columns `idx, question, sub_task, image_1..image_4, choices,
   answer, prompt`: `idx` is the row id, `sub_task` the config name, `image_k` the k-th image or
   None, `answer` the letter in parentheses ("(A)"), `question` the bare question and `prompt` the
   row's prompt (question, "(A) ..." lines, instruction). More than 4 images is an error.
@@ -25,12 +27,14 @@ exported from which release, parquet sha256s).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import yaml
 
 from ..errors import MedblinkError, OutputError
@@ -45,6 +49,8 @@ from .staging import StagedFolder, check_outside
 from .verify import iter_rows, load_manifest
 
 BLINK_MAX_IMAGES = 4
+#: The one config of the published MedBLINK shape.
+DEFAULT_CONFIG = "default"
 
 _STRING = {"dtype": "string", "_type": "Value"}
 _IMAGE_FEATURE = {"_type": "Image"}
@@ -54,19 +60,29 @@ _IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 @dataclass(frozen=True)
 class _Format:
     name: str
-    columns: tuple[tuple[str, str], ...]  # (column, kind) with kind in string / image / strings
-    convert: Callable[[dict[str, Any]], tuple[dict[str, Any], int]]  # row -> (export row, images dropped)
+    columns: tuple[tuple[str, str], ...]  # (column, kind) with kind in string / image / strings / images
+    convert: Callable[[dict[str, Any]], dict[str, Any]]  # release row -> export row
     description: str
+    split: str = SPLIT
+    single_config: bool = False  # all task configs in one `default` config (the published shape)
+    multi_image_column: tuple[str, str] | None = None  # added only when some row has several images
 
-    def schema(self) -> pa.Schema:
-        types = {"string": pa.string(), "image": _IMAGE_TYPE, "strings": pa.list_(pa.string())}
+    def schema(self, columns: tuple[tuple[str, str], ...] | None = None) -> pa.Schema:
+        columns = columns or self.columns
+        types = {
+            "string": pa.string(),
+            "image": _IMAGE_TYPE,
+            "strings": pa.list_(pa.string()),
+            "images": pa.list_(_IMAGE_TYPE),
+        }
         features = {
             "string": _STRING,
             "image": _IMAGE_FEATURE,
             "strings": {"feature": _STRING, "_type": "List"},
+            "images": {"feature": _IMAGE_FEATURE, "_type": "List"},
         }
-        fields = [pa.field(name, types[kind]) for name, kind in self.columns]
-        info = {"info": {"features": {name: features[kind] for name, kind in self.columns}}}
+        fields = [pa.field(name, types[kind]) for name, kind in columns]
+        info = {"info": {"features": {name: features[kind] for name, kind in columns}}}
         return pa.schema(fields, metadata={"huggingface": json.dumps(info, sort_keys=False)})
 
 
@@ -75,19 +91,31 @@ def medblink_question(row: Mapping[str, Any]) -> str:
     return format_prompt(row["question"], tuple(row["choices"])).removesuffix("\n" + PROMPT_SUFFIX)
 
 
-def _medblink_row(row: dict[str, Any]) -> tuple[dict[str, Any], int]:
+def medblink_answer(row: Mapping[str, Any]) -> str:
+    """The answer text: the choice the row's answer letter names."""
+    return str(row["choices"][LETTERS.index(row["answer"])])
+
+
+def published_question_id(row: Mapping[str, Any]) -> str:
+    """The published question id a pinned regeneration's provenance carries, else the row id."""
+    published = json.loads(row["provenance"]).get("published") or {}
+    return str(published.get("question_id") or row["id"])
+
+
+def _medblink_row(row: dict[str, Any]) -> dict[str, Any]:
     images = row["images"] or []
     out = {
         "task": row["task"],
-        "question_id": row["id"],
+        "question_id": published_question_id(row),
         "question": medblink_question(row),
-        "answer": row["answer"],
+        "answer": medblink_answer(row),
         "image": images[0] if images else None,
+        "images": list(images) if len(images) > 1 else [],
     }
-    return out, max(len(images) - 1, 0)
+    return out
 
 
-def _blink_row(row: dict[str, Any]) -> tuple[dict[str, Any], int]:
+def _blink_row(row: dict[str, Any]) -> dict[str, Any]:
     images = row["images"] or []
     if len(images) > BLINK_MAX_IMAGES:
         raise OutputError(
@@ -99,7 +127,7 @@ def _blink_row(row: dict[str, Any]) -> tuple[dict[str, Any], int]:
     for k in range(BLINK_MAX_IMAGES):
         out[f"image_{k + 1}"] = images[k] if k < len(images) else None
     out.update({"choices": list(row["choices"]), "answer": f"({row['answer']})", "prompt": row["prompt"]})
-    return out, 0
+    return out
 
 
 FORMATS: dict[str, _Format] = {
@@ -113,9 +141,13 @@ FORMATS: dict[str, _Format] = {
             ("image", "image"),
         ),
         _medblink_row,
-        "MedBLINK-style columns `task, question_id, question, answer, image`. `question_id` is the release row id; "
+        "The published MedBLINK shape: one `default` config, split `val`, columns `task, question_id, question, "
+        "answer, image`. `question_id` is the release row id (a pinned regeneration keeps the published id); "
         "`question` holds the question and its lettered choices (`(A) ...` lines, no answer instruction); "
-        "`answer` is the correct letter (`A`, `B`, ...); `image` is the row's first image.",
+        "`answer` is the answer text (the correct choice, not its letter); `image` is the row's first image.",
+        split="val",
+        single_config=True,
+        multi_image_column=("images", "images"),
     ),
     "blink": _Format(
         "blink",
@@ -157,27 +189,34 @@ def export(folder: Path, fmt: str, out: Path) -> ExportSummary:
     check_outside(folder, out, "the export folder")
     summary = ExportSummary(Path(out), fmt)
     files: dict[str, list[dict[str, Any]]] = {}
+    columns = spec.columns
+    if spec.multi_image_column and _max_images(folder, manifest) > 1:
+        columns = (*columns, spec.multi_image_column)
+    keep = [name for name, _ in columns]
     with StagedFolder(Path(out), EXPORT_MARKER, EXPORT_FORMAT, "export") as staging:
-        schema = spec.schema()
-        for config, info in manifest["configs"].items():
-            writer = _ExportShards(staging / "data" / config, schema)
-            dropped = 0
-            for row, lost in _converted(folder, info, spec):
-                writer.add(row, sum(len(img["bytes"]) for img in _images(row)))
-                dropped += lost > 0
-            paths = writer.close()
-            summary.counts[config] = writer.rows
-            if dropped:
-                summary.dropped_images[config] = dropped
-            files[config] = [
+        schema = spec.schema(columns)
+        names = list(manifest["configs"])
+        groups = {DEFAULT_CONFIG: names} if spec.single_config else {c: [c] for c in names}
+        for group, configs in groups.items():
+            target = staging / "data" if spec.single_config else staging / "data" / group
+            writer = _ExportShards(target, schema)
+            for config in configs:
+                before = writer.rows
+                for row in iter_rows(folder, manifest["configs"][config]):
+                    converted = spec.convert(row)
+                    writer.add({k: converted[k] for k in keep}, sum(len(img["bytes"]) for img in _images(converted)))
+                summary.counts[config] = writer.rows - before
+            files[group] = [
                 {"path": p.relative_to(staging).as_posix(), "sha256": sha256_file(p), "bytes": p.stat().st_size}
-                for p in paths
+                for p in _named_for_split(writer.close(), spec.split)
             ]
-        (staging / "README.md").write_text(_card(manifest, spec, summary), encoding="utf-8")
+        (staging / "README.md").write_text(_card(manifest, spec, summary, columns), encoding="utf-8")
         marker = {
             "format": EXPORT_FORMAT,
             "format_version": 1,
             "export_format": fmt,
+            "split": spec.split,
+            "columns": keep,
             "tool": {"name": "medblink-build", "version": __version__},
             "source": {
                 "release": manifest.get("release") or None,
@@ -186,28 +225,49 @@ def export(folder: Path, fmt: str, out: Path) -> ExportSummary:
                 "manifest_sha256": sha256_file(folder / MANIFEST_NAME),
             },
             "configs": {
-                config: {
-                    "rows": summary.counts[config],
-                    "rows_with_images_left_out": summary.dropped_images.get(config, 0),
-                    "files": files[config],
+                group: {
+                    "rows": sum(summary.counts[c] for c in configs),
+                    "tasks": {c: summary.counts[c] for c in configs},
+                    "files": files[group],
                 }
-                for config in manifest["configs"]
+                for group, configs in groups.items()
             },
         }
         (staging / EXPORT_MARKER).write_text(json.dumps(marker, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return summary
 
 
-def _converted(folder: Path, info: Mapping[str, Any], spec: _Format) -> Iterator[tuple[dict[str, Any], int]]:
-    for row in iter_rows(folder, info):
-        yield spec.convert(row)
+def _max_images(folder: Path, manifest: Mapping[str, Any]) -> int:
+    """The largest number of images of any row (reads only the images column)."""
+    most = 0
+    for info in manifest["configs"].values():
+        for entry in info["files"]:
+            for batch in pq.ParquetFile(folder / entry["path"]).iter_batches(batch_size=64, columns=["images"]):
+                lengths = pc.list_value_length(batch.column(0))
+                most = max(most, pc.max(lengths).as_py() or 0)
+    return most
+
+
+def _named_for_split(paths: list[Path], split: str) -> list[Path]:
+    """Shards are written as `test-*.parquet`; a format with another split renames them."""
+    if split == SPLIT:
+        return paths
+    renamed = []
+    for path in paths:
+        target = path.with_name(split + path.name.removeprefix(SPLIT))
+        path.rename(target)
+        renamed.append(target)
+    return renamed
 
 
 def _images(row: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return [v for k, v in row.items() if k.startswith("image") and isinstance(v, dict)]
+    found = [v for k, v in row.items() if k.startswith("image_") and isinstance(v, dict)]
+    return found + (row["images"] if row.get("images") else [row["image"]] if row.get("image") else [])
 
 
-def _card(manifest: Mapping[str, Any], spec: _Format, summary: ExportSummary) -> str:
+def _card(
+    manifest: Mapping[str, Any], spec: _Format, summary: ExportSummary, columns: tuple[tuple[str, str], ...]
+) -> str:
     configs = manifest["configs"]
     licenses = [part for info in configs.values() for part in str(info.get("license", "unknown")).split(" AND ")]
     sample = bool(manifest.get("sample"))
@@ -221,7 +281,15 @@ def _card(manifest: Mapping[str, Any], spec: _Format, summary: ExportSummary) ->
         "tags": ["medical", "perception", "benchmark", "medblink", f"{spec.name}-format"]
         + (["synthetic", "sample"] if sample else []),
         "configs": [
-            {"config_name": c, "data_files": [{"split": SPLIT, "path": f"data/{c}/{SPLIT}-*.parquet"}]} for c in configs
+            {
+                "config_name": DEFAULT_CONFIG,
+                "data_files": [{"split": spec.split, "path": f"data/{spec.split}-*.parquet"}],
+            }
+        ]
+        if spec.single_config
+        else [
+            {"config_name": c, "data_files": [{"split": spec.split, "path": f"data/{c}/{spec.split}-*.parquet"}]}
+            for c in configs
         ],
     }
     tool = manifest.get("tool", {})
@@ -241,9 +309,18 @@ def _card(manifest: Mapping[str, Any], spec: _Format, summary: ExportSummary) ->
         "",
         spec.description,
         "",
-        "## Configs",
+        "Columns: " + ", ".join(f"`{name}`" for name, _ in columns) + ".",
+    ]
+    if ("images", "images") in columns:
+        lines += [
+            "Some rows have more than one image: `images` holds all of a multi-image row's images in order "
+            "(the first is also `image`) and is an empty list for single-image rows.",
+        ]
+    lines += [
         "",
-        "| config | rows | license | modality | anatomy |",
+        "## Tasks" if spec.single_config else "## Configs",
+        "",
+        f"| {'task' if spec.single_config else 'config'} | rows | license | modality | anatomy |",
         "|---|---|---|---|---|",
     ]
     for config, info in configs.items():
@@ -251,13 +328,6 @@ def _card(manifest: Mapping[str, Any], spec: _Format, summary: ExportSummary) ->
             f"| `{config}` | {summary.counts.get(config, 0)} | {info.get('license', 'unknown')} | "
             f"{info.get('modality', '')} | {info.get('anatomy', '')} |"
         )
-    if summary.dropped_images:
-        lines += [
-            "",
-            "Rows with more than one image keep only the first here: "
-            + ", ".join(f"`{c}` {n}" for c, n in summary.dropped_images.items())
-            + ". The `blink` export keeps up to four.",
-        ]
     lines += ["", "## Sources", ""]
     for s in manifest.get("sources", []):
         lines.append(
@@ -269,13 +339,14 @@ def _card(manifest: Mapping[str, Any], spec: _Format, summary: ExportSummary) ->
             lines += ["", "  ```bibtex", *[f"  {c}" for c in s["citation"].splitlines()], "  ```"]
     first = next(iter(configs))
     lines += ["", "## Citation", "", "```bibtex", MEDBLINK_CITATION, "```"]
+    load = f"split={spec.split!r}" if spec.single_config else f"name={first!r}, split={spec.split!r}"
     lines += [
         "",
         "## Loading",
         "",
         "```python",
         "import datasets",
-        f"ds = datasets.load_dataset(PATH_OR_REPO, name={first!r}, split={SPLIT!r})",
+        f"ds = datasets.load_dataset(PATH_OR_REPO, {load})",
         "```",
         "",
     ]

@@ -71,6 +71,7 @@ def plan_release(
                 # a config of the recipe that the release leaves out (build --tasks) gets no row
                 limits={**{t.task_id: 0 for t in ref.load().tasks}, **{t.id: t.count for t in tasks}},
                 selection={t.id: list(t.selection) for t in built if t.selection},
+                pins={p.key: {"params": p.params, "published": p.published()} for t in built for p in t.pins},
             )
         )
     info = {
@@ -78,12 +79,24 @@ def plan_release(
         "version": check_version(version) if version else definition.version,
         "definition": definition.origin,
         "pinned": definition.pinned,
-        "selection": "pinned item keys" if definition.pinned else f"seeded draw (seed {definition.seed})",
+        "selection": _selection_kind(definition),
         "expected_counts": {t.id: t.count for t in definition.tasks},
         "missing_tasks": dict(sorted(missing.items())),
         "input_checks": dict(sorted(checks.items())),
     }
+    if any(t.pins for t in definition.tasks):
+        info["regeneration"] = {
+            "kind": "pinned regeneration: the pinned items, built with the pinned parameters",
+            "pinned_items": {t.id: len(t.pins) for t in definition.tasks if t.pins},
+            **definition.regeneration,
+        }
     return ReleasePlan(runs, missing, info)
+
+
+def _selection_kind(definition: ReleaseDefinition) -> str:
+    if any(t.pins for t in definition.tasks):
+        return "pinned item keys and parameters (a pinned regeneration)"
+    return "pinned item keys" if definition.pinned else f"seeded draw (seed {definition.seed})"
 
 
 def _bind(source_id: str, folder: Path) -> FolderSource:

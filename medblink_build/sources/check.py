@@ -17,7 +17,7 @@ from ..errors import SourceError
 from ..fsnames import display_name
 from ..hashing import HashCache
 from .folder import FolderSource
-from .resolve import LOCAL_MANIFEST
+from .resolve import LOCAL_MANIFEST, marker_present
 
 
 @dataclass
@@ -73,7 +73,7 @@ def check_source(source: FolderSource, cache: HashCache | None = None) -> CheckR
 
 def _check_layout(source: FolderSource) -> None:
     manifest = source.manifest
-    missing = [d for d in manifest.detect if not (source.root / d).exists()]
+    missing = [d for d in manifest.detect if not marker_present(source.root, d)]
     if missing:
         raise SourceError(
             f"{source.root}: not a copy of {source.id}: missing {', '.join(missing)} (the manifest's layout markers); "

@@ -161,16 +161,18 @@ class FolderSource:
                     key = row.get(table.key) or ""
                     if table.match == "relpath":
                         key = _safe_relpath(key, str(path), line)
-                    if key in first_line:
-                        raise SourceError(
-                            f"{path}: line {line}: {table.key} {key!r} is also on line {first_line[key]}; "
-                            "one row per file"
-                        )
-                    first_line[key] = line
                     if table.columns:
                         values = {ours: (row.get(theirs) or "").strip() for ours, theirs in table.columns.items()}
                     else:
                         values = {k: (v or "").strip() for k, v in row.items() if k and k != table.key}
+                    if key in first_line and rows[key] != values:
+                        # Repeated keys are fine where the columns read agree (RSNA's one row per box,
+                        # Target constant per patient); disagreeing rows would silently keep one.
+                        raise SourceError(
+                            f"{path}: line {line}: {table.key} {key!r} is also on line {first_line[key]} with other "
+                            "values; one row per file"
+                        )
+                    first_line.setdefault(key, line)
                     rows[key] = values
                     line = reader.line_num + 1
         except UnicodeDecodeError as exc:

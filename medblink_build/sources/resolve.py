@@ -36,7 +36,7 @@ def generic_manifest(root: Path) -> Manifest:
     )
 
 
-def _present(root: Path, marker: str) -> bool:
+def marker_present(root: Path, marker: str) -> bool:
     """A detect marker is a path under the root, or a glob (e.g. "manifest-*/metadata.csv")."""
     if is_glob(marker):
         return next(iter(root.glob(marker)), None) is not None
@@ -59,7 +59,7 @@ def resolve_source(spec: str) -> FolderSource:
             manifest = load_manifest_file(local)
         else:
             detected = [
-                m for m in builtin_manifests().values() if m.detect and all(_present(root, d) for d in m.detect)
+                m for m in builtin_manifests().values() if m.detect and all(marker_present(root, d) for d in m.detect)
             ]
             if len(detected) > 1:
                 ids = ", ".join(m.id for m in detected)

@@ -33,3 +33,26 @@ def materialize_sample(source_id: str, dest: Path) -> FolderSource:
     root = dest / source_id
     getattr(importlib.import_module(module), function)(root)
     return FolderSource(root=root, manifest=manifest)
+
+
+def sample_source_ids() -> list[str]:
+    """Every built-in source with a generator, by id."""
+    from ..manifests import builtin_manifests
+
+    return sorted(sid for sid, m in builtin_manifests().items() if m.generator)
+
+
+def write_samples(dest: Path, source_ids: list[str] | None = None) -> list[FolderSource]:
+    """Write built-in sample sources (default: all) into `dest/<source id>`, as a user holds real
+    sources, so `build --sources-root DEST --release medblink-sample-1.0` reads them from disk.
+
+    A folder that already exists is refused (it might be someone's data), named in the error.
+    """
+    ids = source_ids or sample_source_ids()
+    unknown = [sid for sid in ids if sid not in sample_source_ids()]
+    if unknown:
+        raise SourceError(f"not a built-in sample source: {unknown[0]!r}; known: {', '.join(sample_source_ids())}")
+    existing = [dest / sid for sid in ids if (dest / sid).exists()]
+    if existing:
+        raise SourceError(f"{existing[0]}: already exists; give an empty folder or remove it first")
+    return [materialize_sample(sid, dest) for sid in ids]

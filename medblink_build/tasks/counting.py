@@ -141,11 +141,14 @@ def choose_rule(annotations: InstanceAnnotations, metadata: dict[str, str], wher
     )
 
 
-def count_choices(truth: int, rng: np.random.Generator, max_count: int | None = None) -> tuple[tuple[int, ...], int]:
+def count_choices(
+    truth: int, rng: np.random.Generator, max_count: int | None = None, start: int | None = None
+) -> tuple[tuple[int, ...], int]:
     """N_CHOICES consecutive non-negative counts containing `truth`, the window start drawn by `rng`.
 
     Returns (choices ascending, index of the truth). With `max_count`, windows stay within
-    0..max_count when that range is wide enough and contains the truth.
+    0..max_count when that range is wide enough and contains the truth. A pinned `start` (a
+    release's `count_window_start` parameter) replaces the draw.
     """
     if truth < 0:
         raise ValueError(f"a count cannot be negative, got {truth}")
@@ -153,7 +156,10 @@ def count_choices(truth: int, rng: np.random.Generator, max_count: int | None = 
     high = truth
     if max_count is not None and truth <= max_count and max_count + 1 >= N_CHOICES:
         high = min(high, max_count - (N_CHOICES - 1))
-    start = int(rng.integers(low, high + 1))
+    if start is None:
+        start = int(rng.integers(low, high + 1))
+    elif not low <= start <= high:  # a pinned window must still hold the truth
+        raise SkipItem("pinned_choices_miss_truth", f"count window from {start} does not hold the count")
     return tuple(range(start, start + N_CHOICES)), truth - start
 
 

@@ -17,8 +17,10 @@ import numpy as np
 from scipy import ndimage
 from skimage.morphology import disk
 
+from ..errors import RecipeError, SkipItem
 from ..markers import fits, sample_positions
 from ..readers.annotations import Annotation
+from ..readers.wsi import Slide, plan_region
 
 
 def screen_tiles(
@@ -77,8 +79,7 @@ def screen_tiles(
     return origins, present
 
 
-def place_class_markers(
-    rng: np.random.Generator,
+def class_marker_areas(
     annotation: Annotation,
     tissue: Any,
     asked: dict[int, str],
@@ -86,9 +87,9 @@ def place_class_markers(
     shape: tuple[int, int],
     min_boundary_px: int,
     marker_radius: int,
-    min_separation_px: float,
-) -> tuple[tuple[int, np.ndarray, float], tuple[int, np.ndarray, float]] | None:
-    """Two (class code, (x, y), boundary distance) placements in the tile, or None."""
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per asked class in the tile (level-0 `box` shown at `shape`): where a marker centre may sit
+    (at least `min_boundary_px` from any other class, its disc on tissue) and the boundary distance."""
     th, tw = shape
     x0, y0, x1, y1 = box
     sx, sy = (x1 - x0) / tw, (y1 - y0) / th
@@ -106,6 +107,22 @@ def place_class_markers(
         ok = (dist >= min_boundary_px) & tissue_ok
         if ok.any():
             allowed[code] = (ok, dist)
+    return allowed
+
+
+def place_class_markers(
+    rng: np.random.Generator,
+    annotation: Annotation,
+    tissue: Any,
+    asked: dict[int, str],
+    box: tuple[int, int, int, int],
+    shape: tuple[int, int],
+    min_boundary_px: int,
+    marker_radius: int,
+    min_separation_px: float,
+) -> tuple[tuple[int, np.ndarray, float], tuple[int, np.ndarray, float]] | None:
+    """Two (class code, (x, y), boundary distance) placements in the tile, or None."""
+    allowed = class_marker_areas(annotation, tissue, asked, box, shape, min_boundary_px, marker_radius)
     if len(allowed) < 2:
         return None
     pairs = list(combinations(sorted(allowed), 2))
@@ -123,3 +140,46 @@ def place_class_markers(
                 (b, pb_i, float(allowed[b][1][pb_i[1], pb_i[0]])),
             )
     return None
+
+
+#: The parameters a release pins together for one tile: its origin, the two markers, the asked class.
+PINNED_PLACEMENT = ("tile_origin", "markers", "asked")
+
+
+def pinned_class_markers(
+    pin: dict[str, Any],
+    slide: Slide,
+    annotation: Annotation,
+    tissue: Any,
+    asked: dict[int, str],
+    tile: tuple[int, int],
+    tile_mpp: float,
+    min_boundary_px: int,
+    marker_radius: int,
+    min_separation_px: float,
+) -> tuple[int, int, Any, tuple[int, np.ndarray, float], tuple[int, np.ndarray, float], int]:
+    """The pinned tile origin, markers and asked class, checked like drawn ones: each marker
+    well inside one asked class on tissue, exactly one of them in the asked class."""
+    if set(PINNED_PLACEMENT) - set(pin):
+        raise RecipeError(
+            f"pin {', '.join(PINNED_PLACEMENT)} together (got {', '.join(sorted(set(PINNED_PLACEMENT) & set(pin)))})"
+        )
+    (tw, th), (x0, y0) = tile, (int(v) for v in pin["tile_origin"])
+    plan = plan_region(slide, x0, y0, tw, th, tile_mpp)
+    allowed = class_marker_areas(annotation, tissue, asked, plan.box_level0, (th, tw), min_boundary_px, marker_radius)
+    marks = sorted(pin["markers"], key=lambda m: m["letter"])
+    pts = np.array([[int(m["x"]), int(m["y"])] for m in marks])
+    if [m["letter"] for m in marks] != ["A", "B"]:
+        raise RecipeError(f"pinned marker letters {[m['letter'] for m in marks]} are not A and B")
+    if not fits(pts, marker_radius, (th, tw), min_separation_px):
+        raise SkipItem("pinned_markers_do_not_fit", "pinned markers overlap each other or the tile border")
+    placed = []
+    for (x, y), m in zip(pts, marks, strict=True):
+        code = next((c for c, (ok, _) in allowed.items() if ok[y, x]), None)
+        if code is None:
+            raise SkipItem("pinned_marker_unclear", f"marker {m['letter']} is not well inside one asked class")
+        placed.append((code, np.array([x, y]), float(allowed[code][1][y, x])))
+    hits = [i for i, (code, _, _) in enumerate(placed) if annotation.classes[code] == pin["asked"]]
+    if len(hits) != 1:
+        raise SkipItem("pinned_question_unclear", f"{len(hits)} pinned markers lie in {pin['asked']!r}")
+    return x0, y0, plan, placed[hits[0]], placed[1 - hits[0]], hits[0]
