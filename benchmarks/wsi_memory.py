@@ -71,7 +71,7 @@ def _tiles():  # type: ignore[no-untyped-def]
 
 def write_slide(path: Path, size: int) -> None:
     """A size x size pyramid: an elliptical tissue section on glass, streamed tile by tile."""
-    from medblink_build.sources.tiff_writer import write_streamed_pyramid_tiff
+    from medblink_build.samples.tiff_writer import write_streamed_pyramid_tiff
 
     glass, tissue = _tiles()
     downsamples = [1]

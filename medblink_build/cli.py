@@ -61,8 +61,8 @@ def main() -> None:
 @_RECIPES_DIR
 def list_recipes(recipes_dirs: tuple[Path, ...]) -> None:
     """List the recipes and the task configs each produces."""
+    from .build.worker import recipe_instance
     from .registry import discover
-    from .worker import recipe_instance
 
     try:
         discovery = discover(recipes_dirs)
@@ -138,7 +138,7 @@ def recipe_command(
     Finished items are kept in a work folder beside the output (.OUT.work); rerunning the same
     command after an interruption redoes only what is missing.
     """
-    from .pipeline import BuildFailed, BuildOptions, run_recipe
+    from .build.pipeline import BuildFailed, BuildOptions, run_recipe
     from .readers.limits import parse_size
     from .registry import find_recipe, parse_params
     from .sources.resolve import resolve_source
@@ -253,7 +253,7 @@ def build_command(
     recipes_dirs: tuple[Path, ...],
 ) -> None:
     """Build every task of a release into one Hub-ready folder."""
-    from .pipeline import BuildFailed, BuildOptions, run_build
+    from .build.pipeline import BuildFailed, BuildOptions, run_build
     from .readers.limits import parse_size
     from .registry import parse_params
     from .release.definition import load_release, narrow_release
@@ -597,7 +597,7 @@ def align_command(
     """Find the source item and parameters of every row of a published copy (PUBLISHED: a folder
     or parquet file in the `export --format medblink` shape), audit its labels, and write a
     pinned release definition that regenerates it."""
-    from .pipeline import BuildFailed
+    from .build.pipeline import BuildFailed
     from .release.align import align, summary_table, write_report
     from .release.definition import load_release
     from .release.pins import write_pins

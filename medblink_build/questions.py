@@ -7,7 +7,7 @@ using a seeded generator (never enumeration luck):
 - `shuffle=True`: the choices' order carries no meaning; the writer reorders them.
 - `bound=Bound(...)`: each choice names a slot in the images (a lettered marker, or an image):
   the writer re-letters the slots (redraws the markers, or reorders the images) and maps the
-  label and derivation to the new letters (medblink_build/lettering.py), so these tasks are
+  label and derivation to the new letters (medblink_build/output/lettering.py), so these tasks are
   balanced too.
 - otherwise (`shuffle=False`, no `bound`): the order is kept as given.
 """

@@ -36,7 +36,6 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from medblink_build.age import AgeFormatError, AgeValue, age_from_dates, parse_age_number, parse_age_string
 from medblink_build.encode import png_bytes
 from medblink_build.errors import SkipItem
 from medblink_build.model import Example, SourceItem
@@ -44,6 +43,7 @@ from medblink_build.questions import Question
 from medblink_build.readers.dicom_image import read_dicom_header
 from medblink_build.recipe import ItemContext, Recipe, TaskInfo
 from medblink_build.subject import Accepts
+from medblink_build.tasks.age import AgeFormatError, AgeValue, age_from_dates, parse_age_number, parse_age_string
 from medblink_build.transforms import Transform, apply, resize_to_fit
 
 TASK = "age_estimation"

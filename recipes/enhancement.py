@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from medblink_build.ct_windows import ct_window
 from medblink_build.encode import png_bytes
 from medblink_build.errors import SkipItem
 from medblink_build.model import Example, SourceItem
@@ -48,6 +47,7 @@ from medblink_build.questions import Question
 from medblink_build.recipe import ItemContext, Recipe, TaskInfo
 from medblink_build.subject import Accepts
 from medblink_build.tasks.contrast_evidence import TRUE_WORDS, derived_reason, evidence_from_table, evidence_from_tags
+from medblink_build.tasks.ct_windows import ct_window
 from medblink_build.transforms import Transform, apply
 from medblink_build.volume import Volume
 

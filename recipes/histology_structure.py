@@ -42,7 +42,6 @@ import numpy as np
 
 from medblink_build.encode import png_bytes
 from medblink_build.errors import SkipItem
-from medblink_build.markers import Marker, bound_markers, marker_radius, slot
 from medblink_build.model import Example, SourceItem
 from medblink_build.questions import Question
 from medblink_build.readers.annotations import (
@@ -52,6 +51,7 @@ from medblink_build.readers.tissue import slide_tissue
 from medblink_build.readers.wsi import Slide, open_slide, plan_region, read_plan, region_provenance
 from medblink_build.recipe import ItemContext, Param, Recipe, TaskInfo
 from medblink_build.subject import Accepts
+from medblink_build.tasks.markers import Marker, bound_markers, marker_radius, slot
 from medblink_build.tasks.slide_inputs import open_annotation, resolve_mpp, slide_and_annotation
 from medblink_build.tasks.tissue_classes import askable, structure_text
 from medblink_build.tasks.tissue_tiles import PINNED_PLACEMENT, pinned_class_markers, place_class_markers, screen_tiles

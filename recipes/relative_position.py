@@ -27,10 +27,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from medblink_build.ct_windows import ct_window
 from medblink_build.encode import png_bytes
 from medblink_build.errors import SkipItem
-from medblink_build.masks import SliceRegion, gap_mm, measure
 from medblink_build.model import Example, SourceItem
 from medblink_build.questions import Question
 from medblink_build.readers import read_volume
@@ -38,6 +36,8 @@ from medblink_build.readers.dicom_seg import is_dicom_seg, read_dicom_seg, refer
 from medblink_build.readers.volume_dicom import group_series
 from medblink_build.recipe import ItemContext, Recipe, TaskInfo
 from medblink_build.subject import Accepts
+from medblink_build.tasks.ct_windows import ct_window
+from medblink_build.tasks.masks import SliceRegion, gap_mm, measure
 from medblink_build.transforms import Transform, apply, dihedral, dihedral_map_points
 from medblink_build.volume import Volume
 

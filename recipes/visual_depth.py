@@ -29,8 +29,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from medblink_build.depth_markers import LETTERS as MARKER_LETTERS
-from medblink_build.depth_markers import (
+from medblink_build.encode import png_bytes
+from medblink_build.errors import RecipeError, SkipItem
+from medblink_build.model import Example, SourceItem
+from medblink_build.readers.depth_map import DepthNotMetric, DepthScale, read_depth_map
+from medblink_build.recipe import ItemContext, Recipe, TaskInfo
+from medblink_build.subject import Accepts
+from medblink_build.tasks.depth_markers import LETTERS as MARKER_LETTERS
+from medblink_build.tasks.depth_markers import (
     MARKER_COUNTS,
     assign_letters,
     choose_positions,
@@ -41,14 +47,8 @@ from medblink_build.depth_markers import (
     resample_nearest,
     source_index,
 )
-from medblink_build.encode import png_bytes
-from medblink_build.errors import RecipeError, SkipItem
-from medblink_build.markers import Marker, marker_radius, slot
-from medblink_build.model import Example, SourceItem
-from medblink_build.readers.depth_map import DepthNotMetric, DepthScale, read_depth_map
-from medblink_build.recipe import ItemContext, Recipe, TaskInfo
-from medblink_build.subject import Accepts
 from medblink_build.tasks.depth_surface import disc_depth, local_range, unambiguous
+from medblink_build.tasks.markers import Marker, marker_radius, slot
 from medblink_build.transforms import Transform, apply, resize_to_fit
 
 TASK = "visual_depth_estimation"

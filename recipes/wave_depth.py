@@ -32,20 +32,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from medblink_build.depth_markers import LETTERS as MARKER_LETTERS
-from medblink_build.depth_markers import (
-    MARKER_COUNTS,
-    assign_letters,
-    choose_positions,
-    clear_border,
-    marker_params,
-    marker_question,
-    pinned_marker_points,
-    resample_nearest,
-)
 from medblink_build.encode import png_bytes
 from medblink_build.errors import SkipItem
-from medblink_build.markers import Marker, marker_radius, slot
 from medblink_build.model import Example, SourceItem
 from medblink_build.readers.ultrasound import read_ultrasound
 from medblink_build.readers.ultrasound_region import (
@@ -57,6 +45,18 @@ from medblink_build.readers.ultrasound_region import (
 )
 from medblink_build.recipe import ItemContext, Recipe, TaskInfo
 from medblink_build.subject import Accepts
+from medblink_build.tasks.depth_markers import LETTERS as MARKER_LETTERS
+from medblink_build.tasks.depth_markers import (
+    MARKER_COUNTS,
+    assign_letters,
+    choose_positions,
+    clear_border,
+    marker_params,
+    marker_question,
+    pinned_marker_points,
+    resample_nearest,
+)
+from medblink_build.tasks.markers import Marker, marker_radius, slot
 from medblink_build.transforms import Transform, apply, crop, resize_to_fit
 
 TASK = "wave_based_depth_estimation"

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from medblink_build.cli import main
-from medblink_build.sources.sample_xray import write_xray_sample
+from medblink_build.samples.sample_xray import write_xray_sample
 
 # Tests never touch the network, and never reuse a `datasets` cache from an earlier run (its cache
 # key for local files would hand back stale rows for a rebuilt folder at the same path).

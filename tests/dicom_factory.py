@@ -1,4 +1,4 @@
-"""Small builders of test images, on top of `medblink_build.sources.dicom_writer.write_radiograph`.
+"""Small builders of test images, on top of `medblink_build.samples.dicom_writer.write_radiograph`.
 
 Good files: phantom arrays, DX files in every transfer syntax the readers claim (the ones
 `write_radiograph` cannot encode itself -- JPEG baseline and JPEG lossless -- are written here by
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from medblink_build.sources.dicom_writer import write_radiograph
+from medblink_build.samples.dicom_writer import write_radiograph
 
 # Transfer syntax UIDs used by the tests.
 EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"

@@ -21,16 +21,16 @@ import tifffile
 from PIL import Image
 
 from medblink_build.manifests import builtin_manifests
-from medblink_build.sources.dicom_writer import write_radiograph
-from medblink_build.sources.phantoms import chest_pa, pelvis_ap
-from medblink_build.sources.phantoms_ct import ORGANS, abdomen
-from medblink_build.sources.sample_dental import write_dental_sample
-from medblink_build.sources.sample_endoscopy import encode_depth, render_frame
-from medblink_build.sources.sample_histology import render_he, write_skin_tile
-from medblink_build.sources.sample_ultrasound import GEOMETRIES
-from medblink_build.sources.sample_ultrasound import render_frame as render_us
-from medblink_build.sources.seg_writer import write_dicom_seg
-from medblink_build.sources.volume_writer import write_ct_series, write_nifti
+from medblink_build.samples.dicom_writer import write_radiograph
+from medblink_build.samples.phantoms import chest_pa, pelvis_ap
+from medblink_build.samples.phantoms_ct import ORGANS, abdomen
+from medblink_build.samples.sample_dental import write_dental_sample
+from medblink_build.samples.sample_endoscopy import encode_depth, render_frame
+from medblink_build.samples.sample_histology import render_he, write_skin_tile
+from medblink_build.samples.sample_ultrasound import GEOMETRIES
+from medblink_build.samples.sample_ultrasound import render_frame as render_us
+from medblink_build.samples.seg_writer import write_dicom_seg
+from medblink_build.samples.volume_writer import write_ct_series, write_nifti
 
 CT_SHAPE = (16, 64, 64)
 CT_SPACING = (6.0, 4.5, 4.5)

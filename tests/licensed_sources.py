@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from medblink_build.sources.phantoms import chest_pa, pelvis_ap
+from medblink_build.samples.phantoms import chest_pa, pelvis_ap
 
 CITATION = "@article{test2024xrays, title={Test X-rays}, author={Doe, Jane}, year={2024}}"
 

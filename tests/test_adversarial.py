@@ -20,8 +20,8 @@ from PIL import Image
 from medblink_build.errors import OutputError, ReaderError
 from medblink_build.output.folder import StagedOutput
 from medblink_build.readers import read_image
-from medblink_build.sources.dicom_writer import write_radiograph
-from medblink_build.sources.phantoms import chest_pa
+from medblink_build.samples.dicom_writer import write_radiograph
+from medblink_build.samples.phantoms import chest_pa
 from tests.conftest import run_cli, shown
 
 RLE = "1.2.840.10008.1.2.5"

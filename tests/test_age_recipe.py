@@ -13,7 +13,7 @@ from PIL import Image
 
 from medblink_build.readers import read_image
 from medblink_build.recipes.age import BINS, age_group
-from medblink_build.sources.sample_age import AGE_CASES, write_age_sample
+from medblink_build.samples.sample_age import AGE_CASES, write_age_sample
 from medblink_build.transforms import replay
 from tests.conftest import load_config, run_cli
 
@@ -138,8 +138,8 @@ def test_pixels_replay_and_letters_are_balanced(age_rows: list[dict], age_source
     ],
 )
 def test_bins_and_the_boundary_margin(low: float, high: float, expected: str) -> None:
-    from medblink_build.age import AgeValue
     from medblink_build.errors import SkipItem
+    from medblink_build.tasks.age import AgeValue
 
     try:
         assert age_group(AgeValue(low, high, "years")) == expected

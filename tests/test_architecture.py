@@ -1,6 +1,8 @@
 """Imports point down the data flow: no cycles, and no stage reaches back up.
 
-manifest -> source adapter -> reader -> recipe -> example -> writer -> release. Every import counts,
+manifest -> source adapter (sources/) -> reader (readers/) -> recipe (recipes/, with tasks/) -> example
+-> writer (output/), driven by build/; release/ and cli on top; samples/ generates inputs beside the
+flow and may use readers, nothing above them. Every import counts,
 including those inside functions (a lazy import is still a dependency). Recipes live in `recipes/`
 and are installed as `medblink_build.recipes`.
 """
@@ -17,10 +19,13 @@ PKG = "medblink_build"
 
 #: stage -> what it must never import (itself or anything below it in the tree).
 FORBIDDEN: dict[str, tuple[str, ...]] = {
-    "readers": ("sources", "output", "release", "pipeline", "worker", "executors", "recipe", "recipes", "registry"),
-    "sources": ("output", "release", "pipeline", "worker", "executors", "recipes"),
-    "recipes": ("sources", "output", "release", "pipeline", "worker", "executors"),
-    "output": ("release", "pipeline", "worker", "executors", "recipes", "sources"),
+    "readers": ("sources", "samples", "tasks", "recipe", "recipes", "registry", "build", "output", "release"),
+    "sources": ("tasks", "recipes", "build", "output", "release"),
+    "samples": ("sources", "tasks", "recipes", "build", "output", "release"),
+    "tasks": ("sources", "samples", "recipes", "build", "output", "release"),
+    "recipes": ("sources", "samples", "build", "output", "release"),
+    "output": ("sources", "samples", "recipes", "build", "release"),
+    "build": ("release",),
 }
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from medblink_build.sources.dicom_writer import write_radiograph
-from medblink_build.sources.phantoms import chest_pa
+from medblink_build.samples.dicom_writer import write_radiograph
+from medblink_build.samples.phantoms import chest_pa
 from tests.conftest import shown
 
 

@@ -8,16 +8,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from medblink_build.age import (
+from medblink_build.errors import MedblinkError, ReaderError
+from medblink_build.readers import read_instance_annotations
+from medblink_build.readers.instances import Instance
+from medblink_build.tasks.age import (
     AgeFormatError,
     age_from_dates,
     parse_age_number,
     parse_age_string,
     parse_dicom_date,
 )
-from medblink_build.errors import MedblinkError, ReaderError
-from medblink_build.readers import read_instance_annotations
-from medblink_build.readers.instances import Instance
 
 # --- COCO -------------------------------------------------------------------------------------
 

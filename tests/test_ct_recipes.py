@@ -12,9 +12,9 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from medblink_build.readers import read_volume
-from medblink_build.sources.phantoms_ct import ORGANS, abdomen
-from medblink_build.sources.sample_ct import write_ct_seg_sample, write_ct_series_sample
-from medblink_build.sources.volume_writer import write_ct_series, write_nifti
+from medblink_build.samples.phantoms_ct import ORGANS, abdomen
+from medblink_build.samples.sample_ct import write_ct_seg_sample, write_ct_series_sample
+from medblink_build.samples.volume_writer import write_ct_series, write_nifti
 from medblink_build.transforms import replay
 from tests.conftest import load_config, run_cli
 
@@ -62,7 +62,7 @@ def position_out(seg_source: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 def test_enhancement_label_follows_the_evidence_written_into_each_series(enhancement_out: Path) -> None:
-    from medblink_build.sources.sample_ct import SERIES_CASES
+    from medblink_build.samples.sample_ct import SERIES_CASES
 
     rows = _rows(enhancement_out, "image_enhancement_detection")
     by_input = {json.loads(r["provenance"])["inputs"][0]["path"].split("/")[1]: r for r in rows}

@@ -13,12 +13,12 @@ import pytest
 from PIL import Image
 from pydicom.data import get_testdata_file
 
-from medblink_build.depth_markers import LETTERS, assign_letters
 from medblink_build.readers import read_image
+from medblink_build.samples.sample_endoscopy import write_endoscopy_sample
+from medblink_build.samples.sample_ultrasound import ProbeSpec, annotate, render_frame
+from medblink_build.samples.us_dicom_writer import RLE_LOSSLESS, write_us_dicom
 from medblink_build.seeding import rng_for
-from medblink_build.sources.sample_endoscopy import write_endoscopy_sample
-from medblink_build.sources.sample_ultrasound import ProbeSpec, annotate, render_frame
-from medblink_build.sources.us_dicom_writer import RLE_LOSSLESS, write_us_dicom
+from medblink_build.tasks.depth_markers import LETTERS, assign_letters
 from medblink_build.transforms import replay
 from tests.conftest import declare_public, load_config, run_cli
 

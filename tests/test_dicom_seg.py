@@ -14,9 +14,9 @@ from pydicom.pixels import pack_bits
 from medblink_build.errors import ReaderError
 from medblink_build.readers import read_volume
 from medblink_build.readers.dicom_seg import SEG_SOP_CLASS, is_dicom_seg, read_dicom_seg
-from medblink_build.sources.phantoms_ct import ORGANS, abdomen
-from medblink_build.sources.seg_writer import write_dicom_seg
-from medblink_build.sources.volume_writer import write_ct_series
+from medblink_build.samples.phantoms_ct import ORGANS, abdomen
+from medblink_build.samples.seg_writer import write_dicom_seg
+from medblink_build.samples.volume_writer import write_ct_series
 from tests.conftest import load_config, run_cli
 
 SHAPE, SPACING = (16, 64, 64), (5.0, 3.0, 3.0)

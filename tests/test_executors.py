@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from medblink_build.build.executors import make_executor
 from medblink_build.errors import MedblinkError
-from medblink_build.executors import make_executor
 from tests.conftest import run_cli
 
 

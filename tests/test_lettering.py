@@ -17,11 +17,11 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from medblink_build.lettering import reletter
-from medblink_build.markers import MARKER_COLOURS, Marker, bound_markers, marker_radius, slot
+from medblink_build.build.result_cache import _decode, _encode
 from medblink_build.model import Example
+from medblink_build.output.lettering import reletter
 from medblink_build.questions import Bound, LetterPlanner, Question, finalize
-from medblink_build.result_cache import _decode, _encode
+from medblink_build.tasks.markers import MARKER_COLOURS, Marker, bound_markers, marker_radius, slot
 from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]

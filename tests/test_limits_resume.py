@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from medblink_build.faults import ENV
-from medblink_build.sources.phantoms import chest_pa
+from medblink_build.samples.phantoms import chest_pa
 from tests.conftest import run_cli
 
 COUNTING = textwrap.dedent('''

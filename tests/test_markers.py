@@ -6,8 +6,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from medblink_build.markers import MARKER_COLOURS, Marker, draw_markers, fits, marker_radius, sample_positions
 from medblink_build.seeding import rng_for
+from medblink_build.tasks.markers import MARKER_COLOURS, Marker, draw_markers, fits, marker_radius, sample_positions
 from medblink_build.transforms import Transform, apply, replay
 
 

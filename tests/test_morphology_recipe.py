@@ -13,9 +13,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from medblink_build.readers import read_image
-from medblink_build.seeding import rng_for
-from medblink_build.sources.resolve import resolve_source
-from medblink_build.sources.sample_dental import (
+from medblink_build.samples.sample_dental import (
     DENTAL_CASES,
     DISEASE,
     DISEASE_IMAGES,
@@ -23,6 +21,8 @@ from medblink_build.sources.sample_dental import (
     MISSING_IMAGE,
     write_dental_sample,
 )
+from medblink_build.seeding import rng_for
+from medblink_build.sources.resolve import resolve_source
 from medblink_build.tasks.counting import N_CHOICES, count_choices
 from medblink_build.transforms import replay
 from tests.conftest import load_config, run_cli

@@ -17,7 +17,7 @@ import sys
 import numpy as np
 import pytest
 
-from medblink_build.sources.phantoms import chest_pa, pelvis_ap
+from medblink_build.samples.phantoms import chest_pa, pelvis_ap
 
 SIZE = 256
 VARIANTS = (0, 7, 13, 21)
@@ -89,7 +89,7 @@ def test_same_bytes_in_a_fresh_process() -> None:
     """No dependence on hash randomisation, time or process state."""
     code = (
         "import hashlib\n"
-        "from medblink_build.sources.phantoms import chest_pa, pelvis_ap\n"
+        "from medblink_build.samples.phantoms import chest_pa, pelvis_ap\n"
         "print(hashlib.sha256(chest_pa(3, 64).tobytes() + pelvis_ap(3, 64).tobytes()).hexdigest())\n"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from medblink_build.sources.phantoms_ct import ORGANS, CTPhantom, abdomen
+from medblink_build.samples.phantoms_ct import ORGANS, CTPhantom, abdomen
 
 SHAPE = (40, 128, 128)
 VARIANTS = (0, 1, 7, 23, 987654321)
@@ -103,7 +103,7 @@ def test_same_bytes_in_a_fresh_process() -> None:
     """No dependence on hash randomisation, time or process state."""
     code = (
         "import hashlib\n"
-        "from medblink_build.sources.phantoms_ct import abdomen\n"
+        "from medblink_build.samples.phantoms_ct import abdomen\n"
         "p = abdomen(11, shape=(12, 48, 48), contrast=True)\n"
         "print(hashlib.sha256(p.hu.tobytes() + p.labels.tobytes()).hexdigest())\n"
     )

@@ -11,8 +11,8 @@ import pytest
 from pydicom.datadict import dictionary_VR, keyword_dict
 
 from medblink_build.privacy import confidentiality_tags
-from medblink_build.sources.dicom_writer import write_radiograph
-from medblink_build.sources.phantoms import chest_pa
+from medblink_build.samples.dicom_writer import write_radiograph
+from medblink_build.samples.phantoms import chest_pa
 from tests.conftest import run_cli
 
 

@@ -21,8 +21,8 @@ from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 from pydicom.dataset import Dataset
 
 from medblink_build.readers import read_image
-from medblink_build.sources.dicom_writer import write_radiograph
-from medblink_build.sources.phantoms import chest_pa
+from medblink_build.samples.dicom_writer import write_radiograph
+from medblink_build.samples.phantoms import chest_pa
 from tests.conftest import run_cli
 from tests.test_privacy import _all_output_text
 

@@ -154,8 +154,8 @@ def test_resume_notices_an_edit_that_keeps_size_and_mtime(tmp_path: Path) -> Non
     import sys
 
     from medblink_build.faults import ENV
-    from medblink_build.sources.dicom_writer import write_radiograph
-    from medblink_build.sources.phantoms import chest_pa
+    from medblink_build.samples.dicom_writer import write_radiograph
+    from medblink_build.samples.phantoms import chest_pa
 
     root = tmp_path / "src"
     path = write_radiograph(root / "a.dcm", chest_pa(1, 96), uid_seed="resume")
@@ -223,8 +223,8 @@ def test_a_build_without_rows_fails_and_keeps_the_previous_output(xray_source: P
 
 
 def _xray(root: Path, name: str, seed: int = 1) -> Path:
-    from medblink_build.sources.dicom_writer import write_radiograph
-    from medblink_build.sources.phantoms import chest_pa
+    from medblink_build.samples.dicom_writer import write_radiograph
+    from medblink_build.samples.phantoms import chest_pa
 
     return write_radiograph(root / name, chest_pa(seed, 96), uid_seed=name)
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from medblink_build.build.pipeline import BuildOptions, run_recipe
 from medblink_build.errors import OutputError, SourceError
 from medblink_build.output.folder import StagedOutput
-from medblink_build.pipeline import BuildOptions, run_recipe
 from medblink_build.registry import find_recipe
-from medblink_build.sources.dicom_writer import write_radiograph
+from medblink_build.samples.dicom_writer import write_radiograph
 from medblink_build.sources.resolve import resolve_source
 from tests.conftest import load_config
 

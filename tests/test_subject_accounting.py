@@ -346,10 +346,10 @@ RECIPES = (
 
 @pytest.mark.parametrize("recipe", RECIPES)
 def test_sample_builds_account_for_every_file(tmp_path: Path, recipe: str) -> None:
-    from medblink_build.pipeline import BuildOptions, run_recipe
+    from medblink_build.build.pipeline import BuildOptions, run_recipe
+    from medblink_build.build.worker import recipe_instance
     from medblink_build.registry import find_recipe
     from medblink_build.sources.samples import materialize_sample
-    from medblink_build.worker import recipe_instance
 
     ref = find_recipe(recipe)
     sources = [materialize_sample(sid, tmp_path / "src") for sid in recipe_instance(ref).sample_sources]

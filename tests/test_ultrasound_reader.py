@@ -26,8 +26,8 @@ from medblink_build.readers.ultrasound_region import (
     locate_imaging_area,
     segment_imaging_area,
 )
-from medblink_build.sources.sample_ultrasound import GEOMETRIES, ProbeSpec, annotate, render_frame
-from medblink_build.sources.us_dicom_writer import RLE_LOSSLESS, RegionSpec, write_us_dicom
+from medblink_build.samples.sample_ultrasound import GEOMETRIES, ProbeSpec, annotate, render_frame
+from medblink_build.samples.us_dicom_writer import RLE_LOSSLESS, RegionSpec, write_us_dicom
 
 LINEAR = ProbeSpec("linear", 0.2, box=(100, 40, 379, 319))
 SECTOR = ProbeSpec("sector", 0.5, apex=(230.0, 30.0), radii=(4.0, 310.0), half_angle_deg=40.0)

@@ -35,7 +35,7 @@ from medblink_build.readers.volume_canonical import canonicalise
 from medblink_build.readers.volume_dicom import group_series, read_dicom_series
 from medblink_build.readers.volume_itk import read_itk
 from medblink_build.readers.volume_nifti import read_nifti
-from medblink_build.sources.volume_writer import (
+from medblink_build.samples.volume_writer import (
     write_ct_series,
     write_enhanced_ct,
     write_itk,

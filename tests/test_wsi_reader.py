@@ -435,7 +435,7 @@ def test_built_in_sample_slides_have_valid_polygons() -> None:
     """The sample's stroma once had its fat hole poking through its shell, silently used as truth."""
     import shapely
 
-    from medblink_build.sources.sample_histology import SEED, slide_layout
+    from medblink_build.samples.sample_histology import SEED, slide_layout
 
     for seed, size in ((SEED + 1, (1280, 1024)), (SEED + 2, (640, 512))):
         for polygons in slide_layout(seed, size).values():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medblink_build.sources.tiff_writer import write_pyramid_tiff, write_streamed_pyramid_tiff
+from medblink_build.samples.tiff_writer import write_pyramid_tiff, write_streamed_pyramid_tiff
 
 EPI_RGB = (120, 60, 150)  # purple: epidermis-like
 DERMIS_RGB = (235, 160, 200)  # pink: dermis-like

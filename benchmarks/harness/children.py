@@ -122,7 +122,7 @@ class MemoryCurve:
 
 
 def _toolkit_build(spec: dict[str, Any], profile_to: str | None = None) -> dict[str, Any]:
-    from medblink_build.pipeline import BuildOptions, run_recipe
+    from medblink_build.build.pipeline import BuildOptions, run_recipe
     from medblink_build.registry import find_recipe
     from medblink_build.sources.resolve import resolve_source
 

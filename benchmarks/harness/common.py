@@ -14,7 +14,7 @@ DX_TASK = "imaging_orientation_cxr"
 MAX_SIDE = 1024  # recipes/orientation.py MAX_SIDE
 PNG_LEVEL = 6  # medblink_build/encode.py PNG_COMPRESS_LEVEL
 PERCENTILES = (0.5, 99.5)  # medblink_build/readers/display.py PERCENTILES
-CT_WINDOW = (40.0, 400.0)  # soft_tissue, medblink_build/ct_windows.py
+CT_WINDOW = (40.0, 400.0)  # soft_tissue, medblink_build/tasks/ct_windows.py
 CT_CENTRAL_FRACTION = 0.6  # recipes/enhancement.py CENTRAL_FRACTION
 EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
 

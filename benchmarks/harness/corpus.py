@@ -27,8 +27,8 @@ def _write_distinct_dx(job: tuple[str, int, int]) -> str:
     """Write distinct DX image i (a worker of the generation pool)."""
     import numpy as np
 
-    from medblink_build.sources.dicom_writer import write_radiograph
-    from medblink_build.sources.phantoms import chest_pa
+    from medblink_build.samples.dicom_writer import write_radiograph
+    from medblink_build.samples.phantoms import chest_pa
 
     folder, i, size = job
     path = Path(folder) / f"chest_{i:04d}.dcm"
@@ -143,8 +143,8 @@ def make_ct_corpus(root: Path, slices: int, scratch: Path) -> dict[str, Any]:
 
 
 def _child_gen_ct(spec: dict[str, Any]) -> dict[str, Any]:
-    from medblink_build.sources.phantoms_ct import abdomen
-    from medblink_build.sources.volume_writer import write_ct_series
+    from medblink_build.samples.phantoms_ct import abdomen
+    from medblink_build.samples.volume_writer import write_ct_series
 
     folder, slices = Path(spec["folder"]), int(spec["slices"])
     # The same anatomy range whatever the slice count: 300 mm of abdomen, 0.7 mm pixels (358 mm FOV).

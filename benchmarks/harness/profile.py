@@ -11,9 +11,9 @@ from .common import REPO
 
 #: (label, path suffix, function) whose cumulative time is reported; indentation = nested inside.
 DX_STAGES = [
-    ("run_recipe (whole build, profiled)", "medblink_build/pipeline.py", "run_recipe"),
-    ("  list + order items", "medblink_build/pipeline.py", "ordered_items"),
-    ("  Recipe.build (per item)", "medblink_build/worker.py", "build_one"),
+    ("run_recipe (whole build, profiled)", "medblink_build/build/pipeline.py", "run_recipe"),
+    ("  list + order items", "medblink_build/build/pipeline.py", "ordered_items"),
+    ("  Recipe.build (per item)", "medblink_build/build/worker.py", "build_one"),
     ("    read input file + sha256", "medblink_build/recipe.py", "read_bytes"),
     ("      sha256 of the input", "medblink_build/hashing.py", "sha256_bytes"),
     ("    dcmread (all calls, incl. the privacy gate's)", "pydicom/filereader.py", "dcmread"),
@@ -23,7 +23,7 @@ DX_STAGES = [
     ("    Lanczos resize", "medblink_build/transforms.py", "_apply_resize"),
     ("    PNG encode (level 6)", "medblink_build/encode.py", "png_bytes"),
     ("    privacy gate: re-read DICOM headers", "medblink_build/privacy.py", "identifiers_of_files"),
-    ("    result cache: write JSON + base64 PNG", "medblink_build/result_cache.py", "put"),
+    ("    result cache: write JSON + base64 PNG", "medblink_build/build/result_cache.py", "put"),
     ("  DatasetWriter.add (rows, digests, parquet)", "medblink_build/output/dataset.py", "add"),
     ("    make_row (JSON + PNG sha256)", "medblink_build/output/rows.py", "make_row"),
     ("    row_digest (PNG sha256 again)", "medblink_build/output/rows.py", "row_digest"),
@@ -32,7 +32,7 @@ DX_STAGES = [
 ]
 
 CT_STAGES = [
-    ("run_recipe (whole build, profiled)", "medblink_build/pipeline.py", "run_recipe"),
+    ("run_recipe (whole build, profiled)", "medblink_build/build/pipeline.py", "run_recipe"),
     ("  list items: group_series (header reads)", "medblink_build/readers/volume_dicom.py", "group_series"),
     ("  ItemContext.read_volume", "medblink_build/recipe.py", "read_volume"),
     ("    read_bytes: read + sha256 (per file)", "medblink_build/recipe.py", "read_bytes"),
@@ -42,15 +42,15 @@ CT_STAGES = [
     ("      canonicalise", "medblink_build/readers/volume_canonical.py", "canonicalise"),
     ("  privacy gate: re-read DICOM headers", "medblink_build/privacy.py", "identifiers_of_files"),
     ("  representative_slice", "recipes/enhancement.py", "representative_slice"),
-    ("  ct_window", "medblink_build/ct_windows.py", "_apply_ct_window"),
+    ("  ct_window", "medblink_build/tasks/ct_windows.py", "_apply_ct_window"),
     ("  PNG encode", "medblink_build/encode.py", "png_bytes"),
-    ("  result cache: write JSON + base64 PNG", "medblink_build/result_cache.py", "put"),
+    ("  result cache: write JSON + base64 PNG", "medblink_build/build/result_cache.py", "put"),
     ("  DatasetWriter.finish", "medblink_build/output/dataset.py", "finish"),
 ]
 
 #: functions whose call counts show how often files are opened / parsed
 COUNTED = [
-    ("Recipe.build calls", "medblink_build/worker.py", "build_one"),
+    ("Recipe.build calls", "medblink_build/build/worker.py", "build_one"),
     ("rows written", "medblink_build/output/dataset.py", "add"),
     ("pydicom dcmread calls", "pydicom/filereader.py", "dcmread"),
     ("pixel_array calls", "pydicom/pixels/utils.py", "pixel_array"),
@@ -84,9 +84,11 @@ def summarise_profile(stats_path: str, stages: list[tuple[str, str, str]], items
     import pstats
 
     st = pstats.Stats(stats_path).stats  # type: ignore[attr-defined]
-    builds = sum(v[1] for k, v in st.items() if _match(k, "medblink_build/worker.py", "build_one"))
+    builds = sum(v[1] for k, v in st.items() if _match(k, "medblink_build/build/worker.py", "build_one"))
     items = builds or items
-    total = max((v[3] for k, v in st.items() if _match(k, "medblink_build/pipeline.py", "run_recipe")), default=0.0)
+    total = max(
+        (v[3] for k, v in st.items() if _match(k, "medblink_build/build/pipeline.py", "run_recipe")), default=0.0
+    )
     out_stages = []
     for label, suffix, func in stages:
         hits = [v for k, v in st.items() if _match(k, suffix, func)]

@@ -12,13 +12,13 @@ Run it with:  medblink-build recipe slice-order --recipes-dir docs/examples
 
 from __future__ import annotations
 
-from medblink_build.ct_windows import ct_window
 from medblink_build.encode import png_bytes
 from medblink_build.errors import SkipItem
 from medblink_build.model import Example, SourceItem
 from medblink_build.questions import Bound, Question
 from medblink_build.recipe import ItemContext, Recipe, TaskInfo
 from medblink_build.subject import Accepts
+from medblink_build.tasks.ct_windows import ct_window
 from medblink_build.transforms import apply
 
 TASK = "ct_slice_order"

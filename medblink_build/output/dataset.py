@@ -9,16 +9,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..accounting import SourceAccount
 from ..hashing import sha256_file
-from ..lettering import reletter
 from ..manifests import Manifest
 from ..model import Example, Skipped
 from ..questions import LetterPlanner, finalize
 from ..recipe import TaskInfo
 from ..version import __version__
+from .accounting import SourceAccount
 from .card import render_card
 from .folder import MANIFEST_NAME, OUTPUT_FORMAT
+from .lettering import reletter
 from .licenses import config_license
 from .rows import canonical_json, make_row, row_digest
 from .shards import ShardWriter

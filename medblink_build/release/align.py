@@ -40,14 +40,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image, UnidentifiedImageError
 
+from ..build.executors import make_executor
+from ..build.pipeline import BuildFailed, RecipeRun
+from ..build.worker import Failed, Job, build_one, recipe_instance
 from ..errors import SourceError
-from ..executors import make_executor
-from ..lettering import as_drawn
 from ..model import Example
-from ..pipeline import BuildFailed, RecipeRun
+from ..output.lettering import as_drawn
 from ..questions import LETTERS
 from ..recipe import Recipe
-from ..worker import Failed, Job, build_one, recipe_instance
 from .align_index import CandidateIndex, build_index, fingerprint
 from .align_markers import recover_markers
 from .definition import Pin, ReleaseDefinition

@@ -36,15 +36,15 @@ import imagehash
 import numpy as np
 from PIL import Image
 
+from ..build.executors import make_executor
+from ..build.pipeline import BuildFailed, RecipeRun, ordered_items
+from ..build.worker import Failed, Job, build_one, recipe_instance
 from ..errors import OutputError
-from ..executors import make_executor
-from ..lettering import lettered_variants
 from ..model import Example, Skipped, SourceItem
-from ..pipeline import BuildFailed, RecipeRun, ordered_items
+from ..output.lettering import lettered_variants
 from ..seeding import stable_hash
 from ..sources.folder import FolderSource
 from ..transforms import apply, dihedral, dihedral_inverse
-from ..worker import Failed, Job, build_one, recipe_instance
 
 HASH_SIZE = 16  # bits per side of each perceptual hash (256 bits each)
 THUMB = 32  # side of the greyscale thumbnail compared last

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from ..markers import MARKER_COLOURS, marker_radius
+from ..tasks.markers import MARKER_COLOURS, marker_radius
 from ..transforms import Transform, apply
 
 #: A pixel has a marker's colour when within this RGB distance of it (JPEG shifts colours a little).

@@ -1,7 +1,7 @@
 """The release as one VLMEvalKit multiple-choice TSV (`export --format vlmevalkit`).
 
-VLMEvalKit keeps a benchmark as one TSV file (docs/en/Development.md, "Prepare your benchmark tsv
-file"; read with `pandas.read_csv(sep="\\t")`) and runs any `$LMUData/NAME.tsv` that has
+VLMEvalKit keeps a benchmark as one TSV file (open-compass/VLMEvalKit:docs/en/Development.md,
+"Prepare your benchmark tsv file"; read with `pandas.read_csv(sep="\\t")`) and runs any `$LMUData/NAME.tsv` that has
 `question`, `A`, `B` and `image` columns as a custom multiple-choice dataset
 (`vlmeval/dataset/__init__.py: build_dataset` -> `CustomMCQDataset`). Columns written:
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..build.pipeline import RecipeRun
 from ..errors import RecipeError, SourceError
-from ..pipeline import RecipeRun
 from ..registry import find_recipe
 from ..sources.check import check_source
 from ..sources.folder import FolderSource

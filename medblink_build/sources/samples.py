@@ -11,14 +11,14 @@ from .folder import FolderSource
 
 #: generator name -> "module:function" writing the source into a folder (imported when used).
 GENERATORS: dict[str, str] = {
-    "xray": "medblink_build.sources.sample_xray:write_xray_sample",
-    "ct-series": "medblink_build.sources.sample_ct:write_ct_series_sample",
-    "ct-seg": "medblink_build.sources.sample_ct:write_ct_seg_sample",
-    "endoscopy": "medblink_build.sources.sample_endoscopy:write_endoscopy_sample",
-    "ultrasound": "medblink_build.sources.sample_ultrasound:write_ultrasound_sample",
-    "dental": "medblink_build.sources.sample_dental:write_dental_sample",
-    "age": "medblink_build.sources.sample_age:write_age_sample",
-    "histology": "medblink_build.sources.sample_histology:write_histology_sample",
+    "xray": "medblink_build.samples.sample_xray:write_xray_sample",
+    "ct-series": "medblink_build.samples.sample_ct:write_ct_series_sample",
+    "ct-seg": "medblink_build.samples.sample_ct:write_ct_seg_sample",
+    "endoscopy": "medblink_build.samples.sample_endoscopy:write_endoscopy_sample",
+    "ultrasound": "medblink_build.samples.sample_ultrasound:write_ultrasound_sample",
+    "dental": "medblink_build.samples.sample_dental:write_dental_sample",
+    "age": "medblink_build.samples.sample_age:write_age_sample",
+    "histology": "medblink_build.samples.sample_histology:write_histology_sample",
 }
 
 

@@ -18,9 +18,9 @@ from scipy import ndimage
 from skimage.morphology import disk
 
 from ..errors import RecipeError, SkipItem
-from ..markers import fits, sample_positions
 from ..readers.annotations import Annotation
 from ..readers.wsi import Slide, plan_region
+from .markers import fits, sample_positions
 
 
 def screen_tiles(

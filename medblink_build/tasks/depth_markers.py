@@ -9,7 +9,7 @@ Placement is sequential: the first centre is uniform over the allowed pixels, ea
 over the pixels still compatible with (and at least `min_separation` from) every centre so far; a
 dead end restarts, up to `attempts` times. Letters are drawn in the image: the recipe gives the
 markers with provisional letters (`assign_letters`) and the writer re-letters them to its balanced
-plan and draws them (`marker_question(..., markers=, radius=)`, medblink_build/lettering.py).
+plan and draws them (`marker_question(..., markers=, radius=)`, medblink_build/output/lettering.py).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from ..questions import Question
 from .markers import MARKER_COLOURS, Marker, bound_markers
-from .questions import Question
 
 LETTERS = "".join(MARKER_COLOURS)  # "ABCD": one colour per letter
 #: How many markers a question may have; drawn per item, fewer tried when that many do not fit.
@@ -124,7 +124,7 @@ def pinned_marker_points(
     placed: Sequence[dict[str, Any]], shape: tuple[int, int], radius: int, min_separation: float
 ) -> tuple[np.ndarray, list[str]]:
     """(points, letters) of a `markers` parameter; a pinned set that does not fit is a skip."""
-    from .errors import RecipeError, SkipItem
+    from ..errors import RecipeError, SkipItem
     from .markers import fits
 
     letters = [str(m["letter"]) for m in placed]

@@ -25,21 +25,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .accounting import FILTERED, IN_ROWS, SKIPPED, SourceAccount, totals
-from .errors import MedblinkError, OutputError, RecipeError
+from ..errors import MedblinkError, OutputError, RecipeError
+from ..faults import crash_point
+from ..model import Skipped, SourceItem
+from ..output.accounting import FILTERED, IN_ROWS, SKIPPED, SourceAccount, totals
+from ..output.dataset import DatasetWriter
+from ..output.folder import OutputLock, StagedOutput, swap_in_progress
+from ..privacy import check_output, item_identifiers
+from ..recipe import Recipe
+from ..registry import RecipeRef
+from ..seeding import stable_hash
+from ..sources.folder import FolderSource
+from ..sources.samples import materialize_sample
+from ..subject import screen
 from .executors import make_executor
-from .faults import crash_point
-from .model import Skipped, SourceItem
-from .output.dataset import DatasetWriter
-from .output.folder import OutputLock, StagedOutput, swap_in_progress
-from .privacy import check_output, item_identifiers
-from .recipe import Recipe
-from .registry import RecipeRef
 from .result_cache import work_folder
-from .seeding import stable_hash
-from .sources.folder import FolderSource
-from .sources.samples import materialize_sample
-from .subject import screen
 from .worker import Failed, Job, build_one, gated_skip, recipe_instance
 
 

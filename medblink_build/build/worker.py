@@ -14,13 +14,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import MedblinkError, ReaderError, SkipItem, clean_message
-from .fsnames import display_name
-from .model import Example, Skipped, SourceItem
-from .questions import Question
-from .readers.limits import set_item_memory
-from .recipe import ItemContext, Recipe
-from .registry import RecipeRef
+from ..errors import MedblinkError, ReaderError, SkipItem, clean_message
+from ..fsnames import display_name
+from ..model import Example, Skipped, SourceItem
+from ..questions import Question
+from ..readers.limits import set_item_memory
+from ..recipe import ItemContext, Recipe
+from ..registry import RecipeRef
 from .result_cache import ResultCache, item_key
 
 
@@ -113,7 +113,7 @@ def gated_skip(item: SourceItem, skipped: Skipped, strict: bool = False) -> Skip
 def _deliberately_broken(item: SourceItem) -> bool:
     """A built-in sample's deliberately unreadable input (named `broken_*`, there to show a recorded
     skip): `--strict` is about the user's files, so it records these as skips too."""
-    from .manifests import builtin_manifests
+    from ..manifests import builtin_manifests
 
     manifest = builtin_manifests().get(item.source_id)
     return bool(manifest and manifest.generator) and any(Path(f).name.startswith("broken_") for f in item.files)
@@ -161,10 +161,10 @@ def _gated(strict: bool, item: SourceItem, result: Example | Skipped) -> Example
     """Pass `result` on with local names pseudonymised, its values controlled and none of the
     item's identifiers in its texts; otherwise the item is skipped (`privacy`, naming the
     attribute, never the value), or with `strict` the build stops."""
-    from .ocr import burned_in_hit, may_carry_text
-    from .privacy import example_texts, first_hit, item_identifiers
-    from .pseudonym import redact, replacements
-    from .vocabulary import uncontrolled
+    from ..ocr import burned_in_hit, may_carry_text
+    from ..privacy import example_texts, first_hit, item_identifiers
+    from ..pseudonym import redact, replacements
+    from ..vocabulary import uncontrolled
 
     pairs = replacements(item.files, item.shown, item.local_key, item.key) if item.shown else []
     if item.shown:  # an absolute path would name the user's folder

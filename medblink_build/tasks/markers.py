@@ -8,7 +8,7 @@ Drawing is the registered transform `draw_markers`, so provenance replays it lik
 
 Recipes whose choices are marker letters do not draw them: they give the markers with provisional
 letters (`bound_markers`) and the writer draws them with the letters its balanced plan gives
-(medblink_build/lettering.py). Letters in a derivation are written as `slot(letter)` placeholders.
+(medblink_build/output/lettering.py). Letters in a derivation are written as `slot(letter)` placeholders.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .errors import MedblinkError
-from .questions import Bound
-from .transforms import Transform, register
+from ..errors import MedblinkError
+from ..questions import Bound
+from ..transforms import Transform, register
 
 SUPERSAMPLE = 4
 #: Colour of each marker letter (RGB); chosen to stay distinct for common colour-vision deficiencies.

@@ -14,10 +14,10 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from .errors import OutputError
-from .hashing import sha256_file
-from .output.folder import MANIFEST_NAME
-from .output.shards import SPLIT
+from ..errors import OutputError
+from ..hashing import sha256_file
+from ..output.folder import MANIFEST_NAME
+from ..output.shards import SPLIT
 
 DATASETS_REQUIREMENT = "datasets>=3.0"
 
@@ -28,7 +28,7 @@ def load(folder: str | Path, config: str, split: str = SPLIT, *, cache_dir: str 
     `cache_dir` is the root under which the per-folder caches live (default: the `datasets` cache,
     `HF_DATASETS_CACHE`); the cache actually used is `<root>/medblink-build/<key of this folder>`.
     """
-    from .release.verify import load_manifest
+    from .verify import load_manifest
 
     folder = Path(folder)
     manifest, _ = load_manifest(folder)

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import MedblinkError
-from .transforms import Transform, register
+from ..errors import MedblinkError
+from ..transforms import Transform, register
 
 #: preset name -> (centre, width) in HU
 CT_WINDOWS: dict[str, tuple[float, float]] = {

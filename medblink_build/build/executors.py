@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Protocol, TypeVar
 
-from .errors import MedblinkError
+from ..errors import MedblinkError
 from .lifeline import BUILD_PID_ENV, worker_started
 
 T = TypeVar("T")
@@ -67,7 +67,7 @@ class ProcessExecutor:
         self.prefetch = prefetch
         context = multiprocessing.get_context("forkserver")
         os.environ[BUILD_PID_ENV] = str(os.getpid())  # the forkserver arms its lifeline to this pid
-        context.set_forkserver_preload(["medblink_build.lifeline", "medblink_build.worker"])
+        context.set_forkserver_preload(["medblink_build.build.lifeline", "medblink_build.build.worker"])
         self._pool = ProcessPoolExecutor(
             max_workers=workers, mp_context=context, initializer=worker_started, initargs=(os.getpid(),)
         )

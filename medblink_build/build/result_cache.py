@@ -21,10 +21,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .hashing import sha256_file
-from .model import Example, InputFile, Skipped, SourceItem
-from .questions import Bound, Question
-from .version import __version__
+from ..hashing import sha256_file
+from ..model import Example, InputFile, Skipped, SourceItem
+from ..questions import Bound, Question
+from ..version import __version__
 
 FORMAT = 2
 

@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .encode import png_bytes
-from .markers import Marker, draw_markers
-from .model import Example
-from .questions import Bound
-from .transforms import apply
+from ..encode import png_bytes
+from ..model import Example
+from ..questions import Bound
+from ..tasks.markers import Marker, draw_markers
+from ..transforms import apply
 
 _PLACEHOLDER = re.compile(r"\{([A-J]|[1-9][0-9]?)\}")
 

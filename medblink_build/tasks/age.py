@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from .errors import MedblinkError
+from ..errors import MedblinkError
 
 DAYS_PER_YEAR = 365.2425
 _UNIT_YEARS = {"D": 1.0 / DAYS_PER_YEAR, "W": 7.0 / DAYS_PER_YEAR, "M": 1.0 / 12.0, "Y": 1.0}

@@ -1,0 +1,1 @@
+"""Running a build: items through workers and executors into one output, resumably."""

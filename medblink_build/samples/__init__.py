@@ -1,0 +1,1 @@
+"""Built-in synthetic sample sources and the format writers they (and the tests) use."""
