@@ -45,7 +45,9 @@ def _installed_by(command: str) -> set[str]:
 def test_exactly_two_setup_commands_one_builds_one_tests() -> None:
     setup = _blocks(_section("Set up"), "bash")
     assert len(setup) == 2 and all("\n" not in b for b in setup), setup
-    assert "medblink-build build" in setup[0] and "pytest" in setup[1]
+    assert "medblink-build build" in setup[0] and setup[1] == "bash .ci/run"
+    ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text(encoding="utf-8")
+    assert "pip install -q -e '.[test]' && ruff check . && pytest -q" in ci  # the command the README describes
 
 
 def test_the_first_command_installs_what_the_next_steps_import() -> None:
