@@ -169,10 +169,12 @@ def test_build_records_the_real_perfusion_map_as_a_derived_skip(tmp_path: Path) 
     src.mkdir()
     shutil.copy(ECT, src / "eCT_Supplemental.dcm")
     (src / "source.toml").write_text(
-        'id = "ect"\nname = "eCT"\nlicense = "MIT"\naccess = "open"\nhomepage = "x"\ncitation = "pydicom-data"\n'
+        'id = "ect"\npublic_paths = true\nname = "eCT"\nlicense = "MIT"\naccess = "open"\nhomepage = "x"\n'
+        'citation = "pydicom-data"\n'
         'how_to_obtain = "pydicom-data"\nmodality = "CT"\nanatomy = "head"\n[layout]\nitem = "file"\n'
     )
-    code, output = run_cli("recipe", "enhancement", "--source", src, "--out", tmp_path / "out", "--quiet", "--allow-empty")
+    out = tmp_path / "out"
+    code, output = run_cli("recipe", "enhancement", "--source", src, "--out", out, "--quiet", "--allow-empty")
     assert code == 0, output
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     reasons = {s["key"].rsplit("/", 1)[-1]: s["reason"] for s in manifest["skipped"]["items"]}

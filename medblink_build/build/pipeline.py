@@ -194,7 +194,7 @@ def _build_locked(
         manifest = writer.finish()
         # The value gate's second pass: no identifier of any item that took part, anywhere in the
         # folder (rows, card, manifest, croissant); a hit here stops the build before the swap.
-        check_output(staging, [i for item in seen for i in item_identifiers(item)])
+        check_output(staging, [i for item in seen for i in item_identifiers(item)], _builtin_texts(runs))
     if options.resume:  # finished: nothing is left to resume, so the kept results go
         shutil.rmtree(work_folder(out), ignore_errors=True)
     return BuildSummary(
@@ -395,3 +395,17 @@ def _apply_selection(items: list[SourceItem], selection: dict[str, list[str]]) -
             "the local copy differs from the one the release was pinned on"
         )
     return [by_key[key] for key in dict.fromkeys(pinned)]
+
+
+def _builtin_texts(runs: Sequence[RecipeRun]) -> list[str]:
+    """What the shipped recipes write on every card whatever the inputs (descriptions, task texts):
+    a name part that is one of their words (a patient called "Perfusion" beside "perfusion maps")
+    is not a leak there. A plugin's texts are not exempt: they are checked like any output."""
+    texts: list[str] = []
+    for run in runs:
+        if run.ref.origin == "builtin":
+            recipe = recipe_instance(run.ref)
+            texts.append(recipe.description)
+            for info in recipe.tasks:
+                texts += [info.description, info.question, info.modality, info.anatomy]
+    return texts
