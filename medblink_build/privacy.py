@@ -147,6 +147,8 @@ def _word(value: str, origin: str) -> Identifier | None:
     value = value.strip()
     if len(re.sub(r"[^A-Za-z0-9]", "", value)) < MIN_LENGTH or _common(value):
         return None
+    if re.search(r"[A-Za-z]", value) and is_controlled(value):
+        return None  # a vocabulary term the recipe may write (an agent, an anatomy), not an identifier
     probe = max(re.findall(r"[a-z0-9]+", value.lower()) or [""], key=len)
     return Identifier(_BOUNDARY_BEFORE + re.escape(value).replace(r"\ ", r"\s+") + _BOUNDARY_AFTER, origin, probe)
 

@@ -52,13 +52,22 @@ def _manifest_words() -> frozenset[str]:
     return frozenset(words)
 
 
+@cache
+def _task_words() -> frozenset[str]:
+    """Vocabulary the recipes' task helpers define and may write (e.g. the known contrast agents)."""
+    from .tasks.contrast_evidence import KNOWN_AGENTS
+
+    words = {w for agent, brands in KNOWN_AGENTS.items() for name in (agent, *brands) for w in _words(name)}
+    return frozenset(words)
+
+
 def _words(text: str) -> list[str]:
     return [w for w in re.findall(r"[a-z]+", str(text).lower()) if len(w) > 1]
 
 
 def is_controlled(value: Any) -> bool:
     """True when every word of `value` is vocabulary (numbers and codes of single letters pass)."""
-    allowed = WORDS | _manifest_words()
+    allowed = WORDS | _manifest_words() | _task_words()
     return all(w in allowed for w in _words(str(value)))
 
 
