@@ -48,13 +48,13 @@ from medblink_build.readers.annotations import (
     Annotation,
 )
 from medblink_build.readers.tissue import slide_tissue
-from medblink_build.readers.wsi import Slide, open_slide, plan_region, read_plan, region_provenance
+from medblink_build.readers.wsi import Slide, open_slide, read_plan, region_provenance
 from medblink_build.recipe import ItemContext, Param, Recipe, TaskInfo
 from medblink_build.subject import Accepts
 from medblink_build.tasks.markers import Marker, bound_markers, marker_radius, slot
 from medblink_build.tasks.slide_inputs import open_annotation, resolve_mpp, slide_and_annotation
 from medblink_build.tasks.tissue_classes import askable, structure_text
-from medblink_build.tasks.tissue_tiles import PINNED_PLACEMENT, pinned_class_markers, place_class_markers, screen_tiles
+from medblink_build.tasks.tissue_tiles import PINNED_PLACEMENT, draw_tile_markers, pinned_class_markers, screen_tiles
 from medblink_build.transforms import Transform, apply
 
 TASK = "histology_structure"
@@ -70,6 +70,8 @@ MARKER_RADIUS = marker_radius((TILE_SIZE, TILE_SIZE))
 MIN_BOUNDARY_PX = 32
 #: Minimum distance between the two marker centres, in tile pixels.
 MIN_SEPARATION_PX = 3 * MARKER_RADIUS
+#: (boundary distance, marker radius, separation) in tile pixels, as the tile helpers take them.
+MARKER_RULES = (MIN_BOUNDARY_PX, MARKER_RADIUS, MIN_SEPARATION_PX)
 #: The parameters a pinned release gives together (recorded in provenance for every row).
 #: Resolution of the overview used for tissue detection and tile screening.
 OVERVIEW_MPP = 8.0
@@ -154,54 +156,24 @@ class HistologyStructure(Recipe):
         tissue, _overview = slide_tissue(slide, OVERVIEW_MPP / min(mpp_x, mpp_y), OVERVIEW_MAX_SIDE)
         extent = (tw * tile_mpp / mpp_x, th * tile_mpp / mpp_y)  # tile size in level-0 pixels
         scale = tile_mpp / min(mpp_x, mpp_y)  # level-0 pixels per tile pixel
-        origins, present = screen_tiles(
-            annotation, tissue, asked, (w0, h0), extent, scale, MIN_BOUNDARY_PX, MARKER_RADIUS
-        )
+        origins, present = screen_tiles(annotation, tissue, asked, (w0, h0), extent, scale, *MARKER_RULES[:2])
         rng = ctx.rng(TASK)
         if any(name in ctx.pinned for name in PINNED_PLACEMENT):  # a pinned release: its tile, markers, question
             x0, y0, plan, target, other, letter_index = pinned_class_markers(
-                ctx.pinned,
-                slide,
-                annotation,
-                tissue,
-                asked,
-                (tw, th),
-                tile_mpp,
-                MIN_BOUNDARY_PX,
-                MARKER_RADIUS,
-                MIN_SEPARATION_PX,
+                ctx.pinned, slide, annotation, tissue, asked, (tw, th), tile_mpp, *MARKER_RULES
             )
         else:
-            order = rng.permutation(len(origins))[:MAX_TILE_TRIES] if origins else []
-            found = None
-            for k in order:
-                x0, y0 = origins[int(k)]
-                plan = plan_region(slide, x0, y0, tw, th, tile_mpp)
-                found = place_class_markers(
-                    rng,
-                    annotation,
-                    tissue,
-                    asked,
-                    plan.box_level0,
-                    (th, tw),
-                    MIN_BOUNDARY_PX,
-                    MARKER_RADIUS,
-                    MIN_SEPARATION_PX,
-                )
-                if found is not None:
-                    break
-            if found is None:
+            drawn = draw_tile_markers(
+                rng, slide, annotation, tissue, asked, origins, (tw, th), tile_mpp, MAX_TILE_TRIES, *MARKER_RULES
+            )
+            if drawn is None:
                 raise SkipItem(
                     "no_two_classes",
                     f"{item.files[note_i]}: no {tw} x {th} px tile at {tile_mpp:g} um/px holds two annotated tissue "
                     f"classes with room for a marker {MIN_BOUNDARY_PX} px from any boundary ({len(origins)} candidate "
                     f"tiles; classes annotated: {', '.join(present) or 'none'})",
                 )
-            (code_a, pa, da), (code_b, pb, db) = found
-            asked_first = int(rng.integers(2)) == 0
-            target, other = (
-                ((code_a, pa, da), (code_b, pb, db)) if asked_first else ((code_b, pb, db), (code_a, pa, da))
-            )
+            x0, y0, plan, target, other = drawn
             letter_index = target_letter_index(rng)
         letters = ("A", "B") if letter_index == 0 else ("B", "A")
         placed = sorted(zip(letters, (target, other), strict=True))  # A first

@@ -47,7 +47,7 @@ from medblink_build.tasks.depth_markers import (
     resample_nearest,
     source_index,
 )
-from medblink_build.tasks.depth_surface import disc_depth, local_range, unambiguous
+from medblink_build.tasks.depth_surface import depth_gap, disc_depth, local_range, unambiguous
 from medblink_build.tasks.markers import Marker, marker_radius, slot
 from medblink_build.transforms import Transform, apply, resize_to_fit
 
@@ -166,22 +166,13 @@ class VisualDepth(Recipe):
         smooth = all_valid & (hi - lo <= SMOOTHNESS * lo)
         rows, cols = source_index(out_h, h), source_index(out_w, w)
         allowed = clear_border(resample_nearest(smooth, (out_h, out_w)), radius)
-        centre = resample_nearest(np.where(depth.valid, depth.depth_mm, 0.0), (out_h, out_w))
-        lo_o, hi_o = resample_nearest(lo, (out_h, out_w)), resample_nearest(hi, (out_h, out_w))
+        compatible = depth_gap(depth, lo, hi, (out_h, out_w), MIN_RELATIVE_GAP)
         if allowed.sum() < 2:
             raise SkipItem(
                 "no_smooth_valid_area",
                 f"{depth.valid.mean():.0%} of the depth is valid, but no {2 * src_radius + 1}-px square is "
                 f"all valid, edge-free, with a depth range under {SMOOTHNESS:.0%}",
             )
-
-        def compatible(y: int, x: int, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
-            da, db = centre[y, x], centre[ys, xs]
-            a_near = da <= db
-            near, far = np.where(a_near, da, db), np.where(a_near, db, da)
-            near_hi = np.where(a_near, hi_o[y, x], hi_o[ys, xs])
-            far_lo = np.where(a_near, lo_o[ys, xs], lo_o[y, x])
-            return (far - near >= MIN_RELATIVE_GAP * near) & (far_lo > near_hi)
 
         def place() -> list[dict[str, Any]]:
             found = None

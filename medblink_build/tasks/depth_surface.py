@@ -5,11 +5,13 @@ the recipe's and are passed in."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import numpy as np
 from scipy import ndimage
 
 from ..readers.depth_map import DepthMap
+from .depth_markers import resample_nearest
 
 
 def depth_edges(depth: DepthMap, edge_jump: float) -> np.ndarray:
@@ -56,3 +58,23 @@ def unambiguous(discs: list[tuple[float, float, float]], min_relative_gap: float
         if far[0] - near[0] < min_relative_gap * near[0] or far[1] <= near[2]:
             return False
     return True
+
+
+def depth_gap(
+    depth: DepthMap, lo: np.ndarray, hi: np.ndarray, shape: tuple[int, int], min_relative_gap: float
+) -> Callable[[int, int, np.ndarray, np.ndarray], np.ndarray]:
+    """`compatible(y, x, ys, xs)` for `depth_markers.choose_positions` on an output image of `shape`:
+    may a marker at (y, x) join ones at (ys, xs)? Their depths differ by `min_relative_gap` of the
+    nearer one and their local depth ranges (`lo`, `hi` from `local_range`) do not overlap."""
+    centre = resample_nearest(np.where(depth.valid, depth.depth_mm, 0.0), shape)
+    lo_o, hi_o = resample_nearest(lo, shape), resample_nearest(hi, shape)
+
+    def compatible(y: int, x: int, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+        da, db = centre[y, x], centre[ys, xs]
+        a_near = da <= db
+        near, far = np.where(a_near, da, db), np.where(a_near, db, da)
+        near_hi = np.where(a_near, hi_o[y, x], hi_o[ys, xs])
+        far_lo = np.where(a_near, lo_o[ys, xs], lo_o[y, x])
+        return (far - near >= min_relative_gap * near) & (far_lo > near_hi)
+
+    return compatible

@@ -142,6 +142,38 @@ def place_class_markers(
     return None
 
 
+def draw_tile_markers(
+    rng: np.random.Generator,
+    slide: Slide,
+    annotation: Annotation,
+    tissue: Any,
+    asked: dict[int, str],
+    origins: list[tuple[int, int]],
+    tile: tuple[int, int],
+    tile_mpp: float,
+    max_tries: int,
+    min_boundary_px: int,
+    marker_radius: int,
+    min_separation_px: float,
+) -> tuple[int, int, Any, tuple[int, np.ndarray, float], tuple[int, np.ndarray, float]] | None:
+    """Up to `max_tries` screened tiles in a seeded order until one holds two class markers; then
+    which of the two is asked (seeded). (x0, y0, plan, asked marker, other marker), or None."""
+    tw, th = tile
+    order = rng.permutation(len(origins))[:max_tries] if origins else []
+    for k in order:
+        x0, y0 = origins[int(k)]
+        plan = plan_region(slide, x0, y0, tw, th, tile_mpp)
+        found = place_class_markers(
+            rng, annotation, tissue, asked, plan.box_level0, (th, tw), min_boundary_px, marker_radius, min_separation_px
+        )
+        if found is not None:
+            first, second = found
+            asked_first = int(rng.integers(2)) == 0
+            target, other = (first, second) if asked_first else (second, first)
+            return x0, y0, plan, target, other
+    return None
+
+
 #: The parameters a release pins together for one tile: its origin, the two markers, the asked class.
 PINNED_PLACEMENT = ("tile_origin", "markers", "asked")
 
