@@ -180,3 +180,21 @@ def test_manifest_paths_escaping_the_source_root_are_rejected(snippet: str) -> N
     )
     with pytest.raises(SourceError, match="escapes the source root"):
         parse_manifest(text, "evil.toml")
+
+
+def test_headers_that_fail_late_are_reader_errors(tmp_path: Path) -> None:
+    """Found by the fuzz test: pydicom converts elements when they are read, so a damaged VR or a
+    missing Columns used to escape as NotImplementedError / AttributeError (an internal error)."""
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    raw = Path(get_testdata_file("CT_small.dcm")).read_bytes()
+    at = raw.index(b"\x28\x00\x10\x00US")  # Rows, explicit VR little endian: read for the size check
+    bad_vr = raw[: at + 4] + b"\x55\xe1" + raw[at + 6 :]
+    with pytest.raises(ReaderError, match=r"fuzzed\.dcm: .*(Unknown Value Representation|malformed)"):
+        read_image(Path("fuzzed.dcm"), bad_vr)
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    del ds.Columns
+    ds.save_as(tmp_path / "no_columns.dcm")
+    with pytest.raises(ReaderError, match=r"no_columns\.dcm: malformed DICOM header: AttributeError"):
+        read_image(tmp_path / "no_columns.dcm")

@@ -125,8 +125,19 @@ def _check_size(ds: Any, path: str | Path) -> int:
 def read_dicom_image(path: str | Path, data: bytes | None = None, *, frame: int | None = None) -> DisplayImage:
     """Decode one frame of a DICOM image to display pixels with its geometry.
 
-    Multi-frame files need an explicit `frame`; a single radiograph is frame 0 implicitly.
+    Multi-frame files need an explicit `frame`; a single radiograph is frame 0 implicitly. pydicom
+    converts elements lazily, so a damaged header can fail late (an unknown VR, a missing
+    Columns): that is a ReaderError naming the file, never an internal error of the build.
     """
+    try:
+        return _read_dicom_image(path, data, frame)
+    except MedblinkError:
+        raise
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError, OverflowError, NotImplementedError) as exc:
+        raise ReaderError(path, f"malformed DICOM header: {type(exc).__name__}: {exc}") from exc
+
+
+def _read_dicom_image(path: str | Path, data: bytes | None, frame: int | None) -> DisplayImage:
     ds = read_dicom_header(path, data, pixels=True)
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
         if data is not None and _PIXEL_DATA_TAG in data:
