@@ -37,7 +37,7 @@ from medblink_build.readers.volume_dicom import group_series
 from medblink_build.recipe import ItemContext, Recipe, TaskInfo
 from medblink_build.subject import Accepts
 from medblink_build.tasks.ct_windows import ct_window
-from medblink_build.tasks.masks import SliceRegion, gap_mm, measure
+from medblink_build.tasks.masks import SliceRegion, gap_mm, measure_slices
 from medblink_build.transforms import Transform, apply, dihedral, dihedral_map_points
 from medblink_build.volume import Volume
 
@@ -91,6 +91,14 @@ def _mask_name(path: str) -> str:
     for suffix in (".nii.gz", ".nii", ".nrrd", ".mha"):
         name = name.removesuffix(suffix)
     return name
+
+
+def _inside(data: np.ndarray, value: int | None) -> np.ndarray:
+    """Where a binary mask is > 0 (value None) or a label map equals `value`; an unsigned binary
+    mask is used as it is (non-zero is > 0), without a volume-sized boolean copy."""
+    if value is not None:
+        return data == value
+    return data if data.dtype.kind in "ub" else data > 0
 
 
 def _same_grid(ct: Volume, mask: Volume) -> str | None:
@@ -152,7 +160,7 @@ class RelativePosition(Recipe):
             for label, mask in masks.items():
                 name = SEG_LABELS.get(label, label)
                 if name in STRUCTURES and name not in regions:
-                    regions[name] = [measure(mask[k] > 0, spacing) for k in range(ct.shape[0])]
+                    regions[name] = measure_slices(mask > 0, spacing)
                     sources[name] = f"{item.files[segs[0]]}#segment={masks.numbers[label]}"
         for index in range(1, len(item.files) if not segs else 1):
             # One binary mask per structure (named by its file), or one label map (named by the manifest).
@@ -165,8 +173,7 @@ class RelativePosition(Recipe):
                 raise SkipItem("mask_mismatch", f"{item.files[index]}: {problem}")
             for value, name in structures.items():
                 if name in STRUCTURES:
-                    selected = mask.data > 0 if not label_map else mask.data == value
-                    regions[name] = [measure(selected[k], spacing) for k in range(ct.shape[0])]
+                    regions[name] = measure_slices(_inside(mask.data, None if not label_map else value), spacing)
                     sources[name] = item.files[index] + ("" if not label_map else f"#label={value}")
         candidates = self._candidates(regions, ct.shape[0])
         if not candidates:
