@@ -130,8 +130,8 @@ class ItemContext:
         """Read input `index` as a volume file, or (no index) all the item's files as one volume,
         e.g. the slices of a DICOM series. Every file's digest is recorded.
 
-        DICOM files are read once: hashed and parsed from the same bytes. NIfTI/NRRD/MHA files are
-        hashed, then read again by nibabel/SimpleITK, which take paths.
+        DICOM and NIfTI files are read once: hashed and parsed from the same bytes. NRRD/MHA files
+        are hashed, then read again by SimpleITK, which takes paths.
         """
         from .readers import VOLUME_SUFFIXES, read_volume
 
@@ -141,6 +141,8 @@ class ItemContext:
             volume, inputs = _VOLUME_MEMO[memo_key]
             self.inputs.extend(inputs)
             return volume
+        if index is not None and self.item.files[index].lower().endswith((".nii.gz", ".nii")):
+            return self._read_nifti(index, memo_key)
         before = len(self.inputs)
         paths: list[Path] = []
         data: dict[Path, bytes] = {}
@@ -159,6 +161,18 @@ class ItemContext:
         if memo_key is not None:
             _VOLUME_MEMO.clear()
             _VOLUME_MEMO[memo_key] = (volume, self.inputs[before:])
+        return volume
+
+    def _read_nifti(self, index: int, memo_key: tuple[Any, ...] | None) -> Volume:
+        """A .nii/.nii.gz input, read once: its digest and nibabel's parse come from the same bytes."""
+        from .readers.volume_nifti import read_nifti
+
+        path, data = self.read_bytes(index)
+        volume = read_nifti(path, data)
+        self.check_subject(volume.subject, index)
+        if memo_key is not None:
+            _VOLUME_MEMO.clear()
+            _VOLUME_MEMO[memo_key] = (volume, self.inputs[-1:])
         return volume
 
     def _memo_key(self, indices: Iterable[int]) -> tuple[Any, ...] | None:

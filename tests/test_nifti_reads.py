@@ -1,0 +1,83 @@
+"""TotalSegmentator subjects: only the masks the recipe asks about are read, each NIfTI once."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from medblink_build.build.pipeline import BuildOptions, run_recipe
+from medblink_build.readers import volume_nifti
+from medblink_build.recipes.relative_position import STRUCTURES
+from medblink_build.registry import find_recipe
+from medblink_build.samples.phantoms_ct import ORGANS
+from medblink_build.sources.resolve import resolve_source
+from tests import layout_fixtures as lf
+
+RECIPE = "relative-position"
+
+
+@pytest.fixture
+def subject_root(tmp_path: Path) -> Path:
+    lf.write_totalsegmentator(tmp_path)
+    return tmp_path / "totalsegmentator"
+
+
+def _build(root: Path, out: Path) -> dict:
+    run_recipe(find_recipe(RECIPE), [resolve_source(f"totalsegmentator={root}")], out, BuildOptions(seed=0, workers=1))
+    return json.loads((out / "manifest.json").read_text())
+
+
+def _account(manifest: dict) -> dict:
+    (entry,) = [e for e in manifest["accounting"] if e["source"] == "totalsegmentator"]
+    return entry
+
+
+def _skips(manifest: dict) -> dict[str, tuple[str, str]]:
+    return {s["key"]: (s["reason"], s["detail"]) for s in manifest["skipped"]["items"]}
+
+
+def test_only_the_masks_asked_about_are_read_and_each_file_once(
+    subject_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nibabel
+
+    read: list[str] = []
+    real = volume_nifti.read_nifti
+    monkeypatch.setattr(
+        volume_nifti, "read_nifti", lambda path, data=None: read.append(Path(path).name) or real(path, data)
+    )
+
+    def no_reopen(*args: object, **kwargs: object) -> None:
+        raise AssertionError("nibabel opened a file by its path: the hashed bytes should have been parsed")
+
+    monkeypatch.setattr(nibabel, "load", no_reopen)
+    manifest = _build(subject_root, tmp_path / "out")
+    assert _account(manifest)["in_rows"] > 0
+    asked = {f"{name}.nii.gz" for name in ORGANS.values() if name in STRUCTURES}
+    assert len(asked) == 9 and "vertebrae" not in asked  # the fixture's 11 masks less vertebrae and brain
+    assert Counter(read) == {name: 2 for name in {"ct.nii.gz", *asked}}  # two subjects, each file once
+
+
+def test_an_unreadable_mask_the_recipe_does_not_ask_about_is_a_companion(subject_root: Path, tmp_path: Path) -> None:
+    before = _build(subject_root, tmp_path / "before")
+    for subject in ("s0001", "s0002"):
+        (subject_root / subject / "segmentations" / "brain.nii.gz").write_bytes(b"\x1f\x8b not gzip at all")
+    after = _build(subject_root, tmp_path / "after")
+    assert _skips(after) == {}
+    assert _account(after) == _account(before)  # still filtered as the rows' companions, nothing lost
+    assert "s0001/segmentations/brain.nii.gz" in _account(after)["filtered_paths"]["companion"]
+    assert [c["rows"] for c in after["configs"].values()] == [c["rows"] for c in before["configs"].values()]
+
+
+def test_a_damaged_mask_the_recipe_needs_is_a_recorded_skip_naming_it(subject_root: Path, tmp_path: Path) -> None:
+    liver = subject_root / "s0001" / "segmentations" / "liver.nii.gz"
+    liver.write_bytes(gzip.compress(gzip.decompress(liver.read_bytes()))[:-200])  # truncated
+    manifest = _build(subject_root, tmp_path / "out")
+    reason, detail = _skips(manifest)["totalsegmentator/s0001"]
+    assert reason == "unreadable"
+    assert "s0001/segmentations/liver.nii.gz" in detail, detail
+    assert "totalsegmentator/s0002" not in _skips(manifest)
