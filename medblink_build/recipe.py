@@ -69,6 +69,7 @@ class ItemContext:
         self.ranges: dict[str, list[int]] = {}  # parameter name -> [start, stop) of an integer choice
         self.explore = explore  # `align` runs one item with many pinned values: keep its last volume
         self.inputs: list[InputFile] = []
+        self._empty_volumes: Any = None  # readers.volume_nifti.EmptyVolumes, made at the first NIfTI read
 
     def check_subject(self, subject: Subject, index: int = 0) -> None:
         """SkipItem unless what input `index` states (modality, SOP class, species) fits the recipe's
@@ -164,11 +165,19 @@ class ItemContext:
         return volume
 
     def _read_nifti(self, index: int, memo_key: tuple[Any, ...] | None) -> Volume:
-        """A .nii/.nii.gz input, read once: its digest and nibabel's parse come from the same bytes."""
-        from .readers.volume_nifti import read_nifti
+        """A .nii/.nii.gz input, read once: its digest and nibabel's parse come from the same bytes.
+        An all-zero volume whose bytes were already decoded in this item (TotalSegmentator's empty
+        masks) is not decoded again."""
+        from .readers.volume_nifti import EmptyVolumes, read_nifti
 
         path, data = self.read_bytes(index)
-        volume = read_nifti(path, data)
+        if self._empty_volumes is None:
+            self._empty_volumes = EmptyVolumes()
+        digest = self.inputs[-1].sha256
+        volume = self._empty_volumes.get(digest)  # an empty mask met before in this item: not decoded again
+        if volume is None:
+            volume = read_nifti(path, data)
+            self._empty_volumes.add(digest, volume)
         self.check_subject(volume.subject, index)
         if memo_key is not None:
             _VOLUME_MEMO.clear()

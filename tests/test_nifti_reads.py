@@ -81,3 +81,35 @@ def test_a_damaged_mask_the_recipe_needs_is_a_recorded_skip_naming_it(subject_ro
     assert reason == "unreadable"
     assert "s0001/segmentations/liver.nii.gz" in detail, detail
     assert "totalsegmentator/s0002" not in _skips(manifest)
+
+
+def test_byte_identical_empty_masks_are_decoded_once_and_give_the_same_rows(
+    subject_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for subject in ("s0001", "s0002"):
+        segs = subject_root / subject / "segmentations"
+        for name in ("heart", "esophagus", "duodenum"):  # asked about, empty in this scan: as nibabel writes them
+            (segs / f"{name}.nii.gz").write_bytes((segs / "brain.nii.gz").read_bytes())
+    read: list[str] = []
+    real = volume_nifti.read_nifti
+
+    def spy(path: Path, data: bytes | None = None) -> object:
+        read.append(Path(path).name)
+        return real(path, data)
+
+    monkeypatch.setattr(volume_nifti, "read_nifti", spy)
+    reused = _build(subject_root, tmp_path / "reused")
+    assert sorted(n for n in read if n in {"heart.nii.gz", "esophagus.nii.gz", "duodenum.nii.gz"}) == [
+        "duodenum.nii.gz",
+        "duodenum.nii.gz",
+    ]  # the first in each subject (alphabetical order) is decoded, the other two are not
+    monkeypatch.setattr(volume_nifti.EmptyVolumes, "get", lambda self, digest: None)
+    decoded = _build(subject_root, tmp_path / "decoded")
+    for config in reused["configs"].values():
+        for f in config["files"]:
+            assert (tmp_path / "reused" / f["path"]).read_bytes() == (tmp_path / "decoded" / f["path"]).read_bytes()
+    assert (
+        _account(reused)["in_rows"]
+        == _account(decoded)["in_rows"]
+        > _account(_build(subject_root, tmp_path / "x"))["in_rows"] - 1
+    )

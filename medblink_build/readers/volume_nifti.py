@@ -17,6 +17,7 @@ then not opened again, and only files a recipe reads are ever decompressed.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
 import struct
@@ -176,3 +177,28 @@ def count_non_finite(arr: np.ndarray) -> int:
         return 0
     flat = arr.reshape(arr.shape[0], -1) if arr.ndim > 1 else arr.reshape(1, -1)
     return int(sum(flat[i].size - np.count_nonzero(np.isfinite(flat[i])) for i in range(flat.shape[0])))
+
+
+class EmptyVolumes:
+    """All-zero volumes already decoded, by the digest of their file's bytes.
+
+    A TotalSegmentator subject ships a mask for each of its 117 classes, most of them empty, and
+    nibabel writes a mask deterministically (gzip without name or time), so the empty masks of one
+    grid are the same bytes. Given the same digest again, `get` returns that volume with fresh zeros
+    (`np.zeros`: pages the kernel maps lazily, so neither a decompression nor memory is spent).
+    """
+
+    def __init__(self) -> None:
+        self._by_digest: dict[str, Volume] = {}
+
+    def get(self, digest: str) -> Volume | None:
+        known = self._by_digest.get(digest)
+        if known is None:
+            return None
+        data = np.zeros(known.data.shape, known.data.dtype)
+        return dataclasses.replace(known, data=data, meta=dict(known.meta), warnings=list(known.warnings))
+
+    def add(self, digest: str, volume: Volume) -> None:
+        """Remember `volume` if it is all zeros (integer voxels): only its geometry is kept."""
+        if volume.data.dtype.kind in "iub" and not volume.data.any():
+            self._by_digest[digest] = dataclasses.replace(volume, data=np.zeros(volume.data.shape, volume.data.dtype))
