@@ -10,6 +10,7 @@ from .common import RESULT_MARK
 from .corpus import _child_gen_ct
 from .floors import _child_ct_floor, _child_floor
 from .micro import _child_micro
+from .nifti import _child_gen_nifti, _child_nifti_decoders, _child_nifti_floor
 
 CHILDREN = {
     "toolkit": _child_toolkit,
@@ -18,6 +19,9 @@ CHILDREN = {
     "ct_floor": _child_ct_floor,
     "micro": _child_micro,
     "gen_ct": _child_gen_ct,
+    "gen_nifti": _child_gen_nifti,
+    "nifti_floor": _child_nifti_floor,
+    "nifti_decoders": _child_nifti_decoders,
 }
 
 
