@@ -11,8 +11,9 @@ never turned into float64 as `get_fdata` would).
 
 Given the file's bytes (`data`, as `ItemContext` has read and hashed them), the volume is parsed
 from memory: nibabel reads the header and voxels from a stream over those bytes, and a .nii.gz is
-inflated by ISA-L (`isal.igzip`, 2x stdlib zlib on CT; the result is the same bytes). The file is
-then not opened again, and only files a recipe reads are ever decompressed.
+inflated by `indexed_gzip` (about 2x stdlib gzip on CT and masks, see benchmarks/README.md; the
+result is the same bytes). The file is then not opened again, and only files a recipe reads are
+ever decompressed.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from isal import igzip, isal_zlib
 
 from ..errors import ReaderError
 from ..volume import Volume
@@ -50,14 +50,14 @@ def _sniff_nifti(path: Path, data: bytes | None = None) -> int:
         if not head:
             raise ReaderError(path, "empty file (0 bytes), not a NIfTI volume")
         if data is not None:
-            hdr = _stream(data).read(540)
+            hdr = (gzip.GzipFile(fileobj=io.BytesIO(data)) if head == _GZIP_MAGIC else io.BytesIO(data)).read(540)
         else:
             opener: Any = gzip.open if head == _GZIP_MAGIC else open
             with opener(path, "rb") as fh:
                 hdr = fh.read(540)
     except ReaderError:
         raise
-    except (OSError, EOFError, zlib.error, isal_zlib.error) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise ReaderError(path, f"cannot read NIfTI header (corrupt or truncated gzip?): {exc}") from exc
     if len(hdr) < 348:
         raise ReaderError(path, f"file ends after {len(hdr)} bytes, inside the 348-byte NIfTI header")
@@ -75,9 +75,12 @@ def _sniff_nifti(path: Path, data: bytes | None = None) -> int:
 
 
 def _stream(data: bytes) -> Any:
-    """A file object over a .nii or .nii.gz file's bytes (inflated as it is read)."""
+    """A file object over a .nii or .nii.gz file's bytes, inflated by indexed_gzip as it is read
+    (straight into nibabel's voxel buffer; what `nibabel.load` uses too when it is installed)."""
+    from indexed_gzip import IndexedGzipFile
+
     raw = io.BytesIO(data)
-    return igzip.IGzipFile(fileobj=raw, mode="rb") if data[:2] == _GZIP_MAGIC else raw
+    return IndexedGzipFile(fileobj=raw, drop_handles=False) if data[:2] == _GZIP_MAGIC else raw
 
 
 def _load(path: Path, data: bytes | None, version: int) -> Any:
