@@ -110,3 +110,31 @@ def test_byte_identical_empty_masks_are_decoded_once_and_give_the_same_rows(
             assert (tmp_path / "reused" / f["path"]).read_bytes() == (tmp_path / "decoded" / f["path"]).read_bytes()
     assert _account(reused) == _account(decoded)
     assert "s0001/segmentations/heart.nii.gz" not in _account(reused)["filtered_paths"].get("companion", [])
+
+
+@pytest.mark.parametrize("name", ["v.nii.gz", "v.nii"])
+def test_read_nifti_from_bytes_equals_reading_the_file(tmp_path: Path, name: str) -> None:
+    import numpy as np
+
+    from medblink_build.samples.volume_writer import write_nifti
+
+    hu = np.arange(4 * 5 * 6, dtype=np.int16).reshape(4, 5, 6) - 60
+    path = write_nifti(tmp_path / name, hu, (2.0, 0.8, 0.7), (10.0, -5.0, 3.0), axis_codes="RAS")
+    from_file, from_bytes = volume_nifti.read_nifti(path), volume_nifti.read_nifti(path, path.read_bytes())
+    assert np.array_equal(from_bytes.data, from_file.data) and from_bytes.data.dtype == from_file.data.dtype
+    assert from_bytes.data.flags.c_contiguous
+    assert (from_bytes.spacing, from_bytes.origin, from_bytes.meta) == (
+        from_file.spacing,
+        from_file.origin,
+        from_file.meta,
+    )
+
+
+def test_read_nifti_from_damaged_bytes_is_a_reader_error_naming_the_file(tmp_path: Path) -> None:
+    from medblink_build.errors import ReaderError
+
+    path = tmp_path / "m.nii.gz"
+    for data, problem in ((b"", "empty file"), (b"\x1f\x8bnot gzip", "cannot read NIfTI header")):
+        with pytest.raises(ReaderError, match=problem) as info:
+            volume_nifti.read_nifti(path, data)
+        assert "m.nii.gz" in str(info.value)
