@@ -69,6 +69,7 @@ class ItemContext:
         self.ranges: dict[str, list[int]] = {}  # parameter name -> [start, stop) of an integer choice
         self.explore = explore  # `align` runs one item with many pinned values: keep its last volume
         self.inputs: list[InputFile] = []
+        self.headers: dict[Path, Any] = {}  # DICOM headers the readers parsed (the privacy gate reuses them)
 
     def check_subject(self, subject: Subject, index: int = 0) -> None:
         """SkipItem unless what input `index` states (modality, SOP class, species) fits the recipe's
@@ -130,8 +131,9 @@ class ItemContext:
         """Read input `index` as a volume file, or (no index) all the item's files as one volume,
         e.g. the slices of a DICOM series. Every file's digest is recorded.
 
-        DICOM files are read once: hashed and parsed from the same bytes. NIfTI/NRRD/MHA files are
-        hashed, then read again by nibabel/SimpleITK, which take paths.
+        DICOM files are streamed: each is read once, hashed and parsed from the same bytes, and
+        decoded into the volume before the next is read; their headers stay in `headers`.
+        NIfTI/NRRD/MHA files are hashed, then read again by nibabel/SimpleITK, which take paths.
         """
         from .readers import VOLUME_SUFFIXES, read_volume
 
@@ -142,19 +144,20 @@ class ItemContext:
             self.inputs.extend(inputs)
             return volume
         before = len(self.inputs)
-        paths: list[Path] = []
-        data: dict[Path, bytes] = {}
-        for i in indices:
-            if self.item.files[i].lower().endswith(VOLUME_SUFFIXES):
-                self.record(i)
-                paths.append(self.item.path(i))
-            else:
-                path, raw = self.read_bytes(i)
-                paths.append(path)
-                data[path] = raw
-                if len(data) == 1:  # the first DICOM file's header: refuse other modalities before the read
-                    self._check_header(i, path, raw)
-        volume = read_volume(paths, data or None)
+        paths = [self.item.path(i) for i in indices]
+        volume_files = {i for i in indices if self.item.files[i].lower().endswith(VOLUME_SUFFIXES)}
+        dicom = {path: i for path, i in zip(paths, indices, strict=True) if i not in volume_files}
+        for i in sorted(volume_files):
+            self.record(i)
+
+        def read(path: Path) -> bytes:  # DICOM files: hashed and parsed from the same bytes, one at a time
+            i = dicom[path]
+            _, raw = self.read_bytes(i)
+            if len(self.inputs) == before + 1:  # the first file's header: refuse other modalities before decoding
+                self._check_header(i, path, raw)
+            return raw
+
+        volume = read_volume(paths, read if dicom else None, self.headers)
         self.check_subject(volume.subject, indices[0])
         if memo_key is not None:
             _VOLUME_MEMO.clear()

@@ -158,9 +158,7 @@ def _read_dicom_image(path: str | Path, data: bytes | None, frame: int | None) -
     tsyntax = ds.file_meta.get("TransferSyntaxUID")
     ts_name = tsyntax.name if tsyntax is not None else "unknown"
     check_codestream(path, ds, frame if frames > 1 else None)
-    arr = decode_or_raise(
-        path, f"pixel data ({ts_name})", lambda: pixel_array(ds, index=frame if frames > 1 else None)
-    )
+    arr = decode_or_raise(path, f"pixel data ({ts_name})", lambda: pixel_array(ds, index=frame if frames > 1 else None))
 
     photometric = _text(ds, "PhotometricInterpretation") or "MONOCHROME2"
     decode: dict[str, Any] = {
