@@ -18,7 +18,7 @@ import pytest
 
 from medblink_build.errors import ReaderError
 from medblink_build.readers.volume_canonical import canonicalise
-from medblink_build.readers.volume_dicom import _modality_values, _permute_planes, _Slice, read_dicom_series
+from medblink_build.readers.volume_dicom import _decode_into, _permute_planes, _Slice, read_dicom_series
 from medblink_build.samples.volume_writer import write_ct_series
 
 SHAPE = (24, 64, 48)
@@ -132,16 +132,26 @@ def test_owned_in_place_flips_equal_the_copying_path(cols: np.ndarray) -> None:
     ],
 )
 def test_integer_modality_fast_path_equals_pydicom(dtype: str, slope: str, intercept: str) -> None:
+    """Decoding straight into an int16 volume gives pydicom's Modality LUT values, widening the
+    volume when they do not fit (uint16 - 1024 does not fit int16)."""
     from pydicom.pixels import apply_modality_lut
+    from pydicom.uid import ExplicitVRLittleEndian
 
-    ds = pydicom.Dataset()
-    ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
     info = np.iinfo(dtype)
     arr = np.array([[info.min, 0, 1], [1000, 4095, info.max]], dtype=dtype)
+    ds = pydicom.Dataset()
+    ds.file_meta = pydicom.dataset.FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.PhotometricInterpretation = 2, 3, 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, int(info.min < 0)
+    ds.PixelData = arr.tobytes()
+    ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
     s = _Slice(Path("x.dcm"), None, np.zeros(3), np.zeros(6), (1.0, 1.0), 2, 3, ds)
-    ours = _modality_values(arr, s)
+    volume = np.zeros((2, 2, 3), dtype=np.int16)
+    volume = _decode_into(volume, 1, ds, s)
     theirs = apply_modality_lut(arr, ds)
-    np.testing.assert_array_equal(ours, theirs)
+    np.testing.assert_array_equal(volume[1], theirs)
+    np.testing.assert_array_equal(volume[0], 0)
 
 
 def test_privacy_gate_reuses_the_readers_headers(
