@@ -35,23 +35,30 @@ def _text(ds: Any, keyword: str) -> str | None:
     return str(value).strip().upper() or None
 
 
-def read_dicom_header(path: str | Path, data: bytes | None = None, *, pixels: bool = True) -> Any:
-    """Parse a DICOM file (optionally from bytes already read) or raise ReaderError."""
+def read_dicom_header(
+    path: str | Path, data: bytes | None = None, *, pixels: bool = True, only: tuple[str, ...] | None = None
+) -> Any:
+    """Parse a DICOM file (optionally from bytes already read) or raise ReaderError.
+
+    `only` names the attributes a caller needs (e.g. to group files into series while listing a
+    source): the rest are skipped unparsed and the header floats are not checked, since the file is
+    parsed in full, and checked, when it is read."""
     try:  # a path is opened as a regular file only: a FIFO named .dcm must not block the build
         buf: Any = io.BytesIO(data) if data is not None else open_regular(path)
     except OSError as exc:
         raise ReaderError(path, f"cannot read file: {exc.strerror or exc}") from exc
     with buf:
-        return _parse_dicom(buf, path, pixels)
+        return _parse_dicom(buf, path, pixels, list(only) if only is not None else None)
 
 
-def _parse_dicom(target: Any, path: str | Path, pixels: bool) -> Any:
+def _parse_dicom(target: Any, path: str | Path, pixels: bool, only: list[str] | None = None) -> Any:
     import pydicom
     from pydicom.errors import InvalidDicomError
 
     try:
-        ds = pydicom.dcmread(target, stop_before_pixels=not pixels)
-        check_dicom_floats(ds, path)
+        ds = pydicom.dcmread(target, stop_before_pixels=not pixels, specific_tags=only)
+        if only is None:
+            check_dicom_floats(ds, path)
         return ds
     except ReaderError:
         raise
@@ -62,7 +69,7 @@ def _parse_dicom(target: Any, path: str | Path, pixels: bool) -> Any:
     # No 128-byte preamble + DICM: accept only if it parses as a dataset with image attributes.
     try:
         target.seek(0)
-        ds = pydicom.dcmread(target, force=True, stop_before_pixels=not pixels)
+        ds = pydicom.dcmread(target, force=True, stop_before_pixels=not pixels, specific_tags=only)
     except Exception as exc:
         raise ReaderError(path, f"not a DICOM file: {type(exc).__name__}: {exc}") from exc
     if "Rows" not in ds or "Columns" not in ds:
@@ -72,7 +79,8 @@ def _parse_dicom(target: Any, path: str | Path, pixels: bool) -> Any:
 
         ds.file_meta = pydicom.dataset.FileMetaDataset()
         ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
-    check_dicom_floats(ds, path)
+    if only is None:
+        check_dicom_floats(ds, path)
     return ds
 
 

@@ -67,6 +67,10 @@ _TEXT_KEYWORDS = (
 )
 
 
+#: What grouping files into series reads of each header (the rest is parsed when the series is read).
+_GROUPING_KEYWORDS = ("SOPClassUID", "SeriesInstanceUID", "Rows", "Columns")
+
+
 @dataclass
 class _Slice:
     """One 2-D plane of the series: a single-frame file, or one frame of a multi-frame file."""
@@ -120,7 +124,7 @@ def group_series_files(
     problems: list[tuple[Path, str]] = []
     for path in _expand(paths):
         try:
-            ds = read_dicom_header(path, pixels=False)
+            ds = read_dicom_header(path, pixels=False, only=_GROUPING_KEYWORDS)
         except ReaderError as exc:
             problems.append((path, exc.problem))
             continue
