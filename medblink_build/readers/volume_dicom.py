@@ -25,7 +25,7 @@ it is present but empty, so callers can tell "not recorded" from "recorded as no
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -439,10 +439,16 @@ def _decode_into(out: np.ndarray, k: int, ds: Any, s: _Slice) -> np.ndarray:
     shift = _integer_shift(arr, s.rescale)
     if shift is None:
         return _put(out, k, _modality_lut(arr, s))
-    if out.dtype.kind in "iu" and arr.size:
-        out = _widened(out, int(arr.min()) + shift, int(arr.max()) + shift)
-    addend = np.int32(shift) if arr.itemsize < 4 else np.int64(shift)  # signed, so uint16 - 1024 works
-    np.add(arr, addend, out=out[k], casting="unsafe")  # in range: checked just above
+    lo, hi = (int(arr.min()), int(arr.max())) if arr.size else (0, 0)
+    if out.dtype.kind in "iu":
+        out = _widened(out, lo + shift, hi + shift)
+    if arr.dtype.kind == "u" and hi <= np.iinfo(arr.dtype).max // 2:
+        arr = arr.view(arr.dtype.str.replace("u", "i"))  # same values, so the add can be signed
+    fits = arr.dtype.kind == "i" and all(
+        np.iinfo(arr.dtype).min <= v <= np.iinfo(arr.dtype).max for v in (shift, lo + shift, hi + shift)
+    )
+    addend = arr.dtype.type(shift) if fits else np.int64(shift)  # in the stored type: no casting loop
+    np.add(arr, addend, out=out[k], casting="unsafe")  # the sums fit `out`: checked just above
     return out
 
 
@@ -547,8 +553,9 @@ def read_dicom_series(
     several series; mixed series here raise ReaderError.
 
     The files are streamed: each is read once (through `read`, so a caller can hash the very bytes
-    that are decoded), parsed once, and decoded straight into its plane of a volume allocated from
-    the first file's header; its bytes and pixel data are then dropped. The planes are put in
+    that are decoded; the next file is read ahead in a thread), parsed once, and decoded straight
+    into its plane of a volume allocated from the first file's header; its bytes and pixel data are
+    then dropped. The planes are put in
     position order in place. Peak memory is the volume plus about one file. `headers`, if given,
     receives every file's parsed dataset without its pixel data (e.g. for the privacy gate).
     """
@@ -556,8 +563,31 @@ def read_dicom_series(
     if not files:
         raise ReaderError(str(paths), "no files given for a DICOM series")
     label = _series_label(files)
-    read = read or _read_file
-    first_ds = read_dicom_header(files[0], read(files[0]), pixels=True)
+    stream = _prefetched(files, read or _read_file)
+    try:
+        return _read_stream(files, stream, label, headers)
+    finally:
+        stream.close()  # an error mid-series: the read ahead is waited for, nothing is left running
+
+
+def _prefetched(files: list[Path], read: Callable[[Path], bytes]) -> Iterator[bytes]:
+    """The bytes of each file in order; file k+1 is read (and hashed, by the caller's `read`) in a
+    thread while file k is parsed and decoded. Reading and hashing release the GIL, so a series
+    read by one worker uses the second core for them; `read` is still called once per file, in
+    order, from one thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="medblink-read-ahead") as pool:
+        ahead = pool.submit(read, files[0])
+        for i in range(len(files)):
+            data = ahead.result()
+            if i + 1 < len(files):
+                ahead = pool.submit(read, files[i + 1])
+            yield data
+
+
+def _read_stream(files: list[Path], stream: Iterator[bytes], label: Path, headers: dict[Path, Any] | None) -> Volume:
+    first_ds = read_dicom_header(files[0], next(stream), pixels=True)
     if _is_multi_frame(first_ds):
         if len(files) > 1:
             raise ReaderError(files[0], f"multi-frame file among {len(files)} files: read a multi-frame image alone")
@@ -569,7 +599,7 @@ def read_dicom_series(
     syntaxes: set[str] = set()
     data: np.ndarray | None = None
     for i, path in enumerate(files):
-        ds = first_ds if i == 0 else read_dicom_header(path, read(path), pixels=True)
+        ds = first_ds if i == 0 else read_dicom_header(path, next(stream), pixels=True)
         if str(ds.get("SeriesInstanceUID") or "") != first_uid:
             uids = {first_uid, str(ds.get("SeriesInstanceUID") or "")}
             raise ReaderError(
