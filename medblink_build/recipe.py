@@ -85,7 +85,9 @@ class ItemContext:
         if self.accepts is not None:
             from .readers.dicom_image import read_subject
 
-            subject = read_subject(path, data)
+            subject, header = read_subject(path, data)
+            if header is not None:
+                self.headers.setdefault(path, header)
             if subject is not None:
                 self.check_subject(subject, index)
 

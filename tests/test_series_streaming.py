@@ -173,3 +173,29 @@ def test_privacy_gate_reuses_the_readers_headers(
     # a value repeated in every file (the study UID) is collected once, not once per file
     study = [i for i in found if i.attribute == "StudyInstanceUID"]
     assert len({i.origin for i in study}) == 1
+
+
+def test_a_single_dicom_image_is_parsed_once_for_the_gate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A 2-D DICOM (pydicom's real CT_small.dcm) read by a recipe: the header parsed to check its
+    modality is the one the privacy gate searches; the gate opens no file again."""
+    import shutil
+
+    from pydicom.data import get_testdata_file
+
+    from medblink_build import privacy
+    from medblink_build.model import SourceItem
+    from medblink_build.recipe import ItemContext
+    from medblink_build.subject import Accepts
+
+    shutil.copy(get_testdata_file("CT_small.dcm"), tmp_path / "ct.dcm")
+    item = SourceItem("k", "src", tmp_path, ("ct.dcm",))
+    ctx = ItemContext(item, 0, {}, Accepts({"ct"}))
+    ctx.read_image()
+    assert set(ctx.headers) == {tmp_path / "ct.dcm"}
+
+    def no_reread(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the gate parsed a file the reader had parsed")
+
+    monkeypatch.setattr(pydicom, "dcmread", no_reread)
+    found = privacy.item_identifiers(item, ctx.headers)
+    assert privacy.first_hit(["CompressedSamples^CT1"], found).attribute == "PatientName"

@@ -211,14 +211,16 @@ def _rgb_to_uint8(arr: np.ndarray, bits: int) -> np.ndarray:
     return np.rint(arr.astype(np.float64) * (255.0 / (2**bits - 1))).astype(np.uint8)
 
 
-def read_subject(path: str | Path, data: bytes) -> Subject | None:
-    """The Subject of a DICOM file from its header alone (None when the bytes are not DICOM), so a
-    caller can refuse a file of another modality before decoding pixels or building a volume."""
+def read_subject(path: str | Path, data: bytes) -> tuple[Subject, Any] | tuple[None, None]:
+    """The Subject of a DICOM file from its header alone, and that header ((None, None) when the
+    bytes are not DICOM), so a caller can refuse a file of another modality before decoding pixels
+    or building a volume, and keep the parsed header (the privacy gate reads it)."""
     from .sniff import sniff_format
 
     if sniff_format(data[:512], Path(path).suffix) != "dicom":
-        return None
+        return None, None
     try:
-        return subject_of(read_dicom_header(path, data, pixels=False))
+        header = read_dicom_header(path, data, pixels=False)
     except MedblinkError:
-        return None  # the reader reports the problem when it reads the file
+        return None, None  # the reader reports the problem when it reads the file
+    return subject_of(header), header
