@@ -344,6 +344,32 @@ def _loadavg() -> str:
         return "?"
 
 
+#: Which study image stands for each recipe's images, for the release-weighted estimate.
+STANDS_FOR = {
+    "orientation": "DX chest 1024",
+    "age": "DX chest 1024",
+    "morphology-count": "DX chest 1024",
+    "enhancement": "CT soft tissue 512",
+    "relative-position": "CT soft tissue 512",
+    "visual-depth": "endoscopy 1000",
+    "histology-structure": "histology tile",
+    "wave-depth": "ultrasound + markers",
+}
+
+
+def release_weights(release: str = "medblink-1.0") -> dict[str, int]:
+    """Questions of the published release per study image (one image per question assumed)."""
+    import tomllib
+
+    path = Path(__file__).resolve().parents[1] / "data_manifests" / "releases" / f"{release}.toml"
+    weights: dict[str, int] = {}
+    for task in tomllib.loads(path.read_text(encoding="utf-8")).get("task", []):
+        kind = STANDS_FOR.get(task.get("recipe", ""))
+        if kind:
+            weights[kind] = weights.get(kind, 0) + int(task.get("count", 0))
+    return weights
+
+
 def print_report(res: dict[str, Any]) -> None:
     images = list(res["images"])
     rows = {(r["candidate"], r["image"]): r for r in res["rows"]}
@@ -370,6 +396,36 @@ def print_report(res: dict[str, Any]) -> None:
         lossless = all(c["lossless"] for c in cells)
         line += f"{tot_ms:>10.1f}{tot_kb:>10.0f}{100 * (tot_kb / ref_kb - 1):>+9.1f}%  {'yes' if stable else 'NO':>6} "
         print(line + f"{'yes' if lossless else 'NO':>8}")
+    weights = {k: n for k, n in release_weights().items() if k in images}
+    if weights:
+        print(
+            "\nrelease-weighted estimate (medblink-1.0 counts: "
+            + ", ".join(f"{n} x {k}" for k, n in weights.items())
+            + "): encode seconds and MB for the whole release"
+        )
+        for name in names:
+            secs = sum(n * rows[(name, k)]["ms"] for k, n in weights.items()) / 1000
+            mb = sum(n * rows[(name, k)]["bytes"] for k, n in weights.items()) / 1e6
+            print(f"  {name[:46]:<46}{secs:>8.1f} s{mb:>9.1f} MB")
+
+
+def print_markdown(res: dict[str, Any]) -> None:
+    """The table of the README section: ms / KB per image and the release-weighted estimate."""
+    images = list(res["images"])
+    rows = {(r["candidate"], r["image"]): r for r in res["rows"]}
+    weights = {k: n for k, n in release_weights().items() if k in images}
+    print("| candidate | " + " | ".join(images) + " | release: s / MB | stable, lossless |")
+    print("|---|" + "---:|" * len(images) + "---:|---|")
+    for name in dict.fromkeys(r["candidate"] for r in res["rows"]):
+        cells = [rows[(name, k)] for k in images]
+        secs = sum(n * rows[(name, k)]["ms"] for k, n in weights.items()) / 1000
+        mb = sum(n * rows[(name, k)]["bytes"] for k, n in weights.items()) / 1e6
+        ok = all(c["stable_in_process"] and c["stable_across_processes"] and c["lossless"] for c in cells)
+        print(
+            f"| {name} | "
+            + " | ".join(f"{c['ms']:.1f} / {c['bytes'] / 1024:.0f}" for c in cells)
+            + f" | {secs:.0f} / {mb:.0f} | {'yes' if ok else 'NO'} |"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -379,7 +435,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ct-slices", type=int, default=40, help="slices of the 512 x 512 CT series")
     parser.add_argument("--dicom", type=Path, action="append", default=[], help="also a real radiograph (DICOM file)")
     parser.add_argument("--json", type=Path, default=None, help="also write every number as JSON")
+    parser.add_argument("--report", type=Path, default=None, help="print the report of an earlier --json; no run")
+    parser.add_argument("--markdown", action="store_true", help="with --report: the README's Markdown table")
     args = parser.parse_args(argv)
+    if args.report:
+        (print_markdown if args.markdown else print_report)(json.loads(args.report.read_text()))
+        return 0
     repeats = args.repeats or (3 if args.quick else 7)
     with tempfile.TemporaryDirectory(prefix="png-study-") as tmp:
         scratch = Path(tmp)
