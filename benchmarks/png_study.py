@@ -1,8 +1,8 @@
 """PNG encoder study: time, size, byte-stability and losslessness of candidate encoders on the images
 the toolkit really writes (issue 18, item 4).
 
-    python benchmarks/png_study.py            # ~3 minutes
-    python benchmarks/png_study.py --quick    # under a minute (fewer repeats, fewer candidates)
+    python benchmarks/png_study.py            # 3-5 minutes on 2 cores
+    python benchmarks/png_study.py --quick    # ~25 s (fewer repeats, fewer candidates)
     python benchmarks/png_study.py --json results.json --dicom RG3_J2KR.dcm --dicom RG1_J2KI.dcm
 
 The images are captured from real recipe runs: each recipe's call of `png_bytes` is intercepted, so
