@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .children import _preload, _self_stats, run_child
-from .common import CT_CENTRAL_FRACTION, CT_SOURCE, CT_WINDOW, EXPLICIT_VR_LE, PNG_LEVEL
+from .common import CT_CENTRAL_FRACTION, CT_SOURCE, CT_WINDOW, EXPLICIT_VR_LE, PNG_LEVEL, PNG_STRATEGY
 from .floors import floor_ct
 from .report import _env
 from .system import _io_counters, _status_kb, wait_for_quiet
@@ -98,7 +98,7 @@ def floor_ct_volume(series: Path) -> bytes:
     lut = np.rint(np.clip(unit, 0.0, 1.0) * 255.0).astype(np.uint8)
     pixels = np.take(lut, hu.view(np.uint16))
     buf = io.BytesIO()
-    Image.fromarray(pixels).save(buf, format="PNG", compress_level=PNG_LEVEL)
+    Image.fromarray(pixels).save(buf, format="PNG", compress_level=PNG_LEVEL, compress_type=PNG_STRATEGY)
     return buf.getvalue()
 
 
