@@ -26,7 +26,7 @@ stop a chest X-ray build.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path, PurePosixPath
@@ -257,7 +257,9 @@ def forms_of(vr: str, value: Any, origin: str, *, free_text: bool = False) -> li
     return found
 
 
-def _dicom_identifiers(ds: Any, where: str) -> list[Identifier]:
+def _dicom_identifiers(ds: Any, where: str, seen: set[tuple[int, str, str]] | None = None) -> list[Identifier]:
+    """Identifiers of one dataset; (tag, VR, value) triples in `seen` are skipped and added."""
+    seen = set() if seen is None else seen
     found: list[Identifier] = []
     datasets = [ds]
     meta = getattr(ds, "file_meta", None)
@@ -270,6 +272,10 @@ def _dicom_identifiers(ds: Any, where: str) -> list[Identifier]:
             private = elem.tag.is_private
             if not (private or _in_profile(int(elem.tag))):
                 continue
+            mark = (int(elem.tag), elem.VR, repr(elem.value))
+            if mark in seen:
+                continue
+            seen.add(mark)
             keyword = elem.keyword or f"private tag ({elem.tag.group:04X},{elem.tag.element:04X})"
             vr = elem.VR if elem.VR in _NAME_VRS | _DATE_VRS | _DATETIME_VRS | _TIME_VRS | _TEXT_VRS else ""
             if private and vr == "" and elem.VR in ("UN", "OB") and isinstance(elem.value, bytes):
@@ -372,10 +378,15 @@ def path_identifiers(relpath: str, where: str) -> list[Identifier]:
     return found
 
 
-def identifiers_of_files(paths: Iterable[Path], names: Iterable[str] | None = None) -> list[Identifier]:
+def identifiers_of_files(
+    paths: Iterable[Path], names: Iterable[str] | None = None, parsed: Mapping[Path, Any] | None = None
+) -> list[Identifier]:
     """Identifiers across the files among `paths`: DICOM headers, PNG/TIFF text (others ignored).
 
     `names` are how the files are shown in messages (pseudonymised when paths are not public).
+    `parsed` holds DICOM datasets a reader has already parsed (a series' headers): those files are
+    not read again. A value repeated across files (a series' patient name, dates, study UIDs) is
+    collected once, under the first file that holds it.
     """
     import pydicom
 
@@ -383,22 +394,25 @@ def identifiers_of_files(paths: Iterable[Path], names: Iterable[str] | None = No
 
     paths = list(paths)
     shown = list(names) if names is not None else [p.name for p in paths]
+    parsed = parsed or {}
     found: list[Identifier] = []
+    seen: set[tuple[int, str, str]] = set()
     for path, where in zip(paths, shown, strict=True):
+        if path in parsed:
+            found += _dicom_identifiers(parsed[path], where, seen)
+            continue
         try:
             with open_regular(path) as f:  # a FIFO named .dcm must not block the gate
                 head = f.read(512)
             kind = sniff_format(head, path.suffix)
             if kind == "dicom":
                 ds = pydicom.dcmread(str(path), stop_before_pixels=True, force=True)
-                found += _dicom_identifiers(ds, where)
+                found += _dicom_identifiers(ds, where, seen)
             elif head[:8] == b"\x89PNG\r\n\x1a\n" or head[:4] in (b"II*\x00", b"MM\x00*"):
                 found += _raster_identifiers(path, where)
         except Exception:  # unreadable files are reported by the reader; nothing to collect here
             continue
     return found
-
-
 
 
 def metadata_identifiers(metadata: dict[str, str], where: str) -> list[Identifier]:
@@ -422,14 +436,14 @@ def metadata_identifiers(metadata: dict[str, str], where: str) -> list[Identifie
     return found
 
 
-def item_identifiers(item: Any) -> list[Identifier]:
+def item_identifiers(item: Any, parsed: Mapping[Path, Any] | None = None) -> list[Identifier]:
     """Everything of `item` that must not be written: its files' identifiers, metadata and, when
     its paths are not public, their parts. A public source's own keys (in its paths) are exempt.
     Sources the toolkit generated (built-in samples) hold no patient: nothing to collect."""
     if getattr(item, "synthetic", False):
         return []
     names = [item.shown_name(i) for i in range(len(item.files))]
-    found = identifiers_of_files([item.path(i) for i in range(len(item.files))], names)
+    found = identifiers_of_files([item.path(i) for i in range(len(item.files))], names, parsed)
     found += metadata_identifiers(item.metadata, names[0] if names else item.key)
     if item.shown:
         for rel, name in zip(item.files, names, strict=True):

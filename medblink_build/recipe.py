@@ -69,6 +69,7 @@ class ItemContext:
         self.ranges: dict[str, list[int]] = {}  # parameter name -> [start, stop) of an integer choice
         self.explore = explore  # `align` runs one item with many pinned values: keep its last volume
         self.inputs: list[InputFile] = []
+        self.headers: dict[Path, Any] = {}  # DICOM headers the readers parsed (the privacy gate reuses them)
         self._empty_volumes: Any = None  # readers.volume_nifti.EmptyVolumes, made at the first NIfTI read
 
     def check_subject(self, subject: Subject, index: int = 0) -> None:
@@ -85,7 +86,9 @@ class ItemContext:
         if self.accepts is not None:
             from .readers.dicom_image import read_subject
 
-            subject = read_subject(path, data)
+            subject, header = read_subject(path, data)
+            if header is not None:
+                self.headers.setdefault(path, header)
             if subject is not None:
                 self.check_subject(subject, index)
 
@@ -131,8 +134,10 @@ class ItemContext:
         """Read input `index` as a volume file, or (no index) all the item's files as one volume,
         e.g. the slices of a DICOM series. Every file's digest is recorded.
 
-        DICOM and NIfTI files are read once: hashed and parsed from the same bytes. NRRD/MHA files
-        are hashed, then read again by SimpleITK, which takes paths.
+        DICOM files are streamed: each is read once, hashed and parsed from the same bytes, and
+        decoded into the volume before the next is read; their headers stay in `headers`.
+        NIfTI files are read once too (hashed and parsed from the same bytes); NRRD/MHA files are
+        hashed, then read again by SimpleITK, which takes paths.
         """
         from .readers import VOLUME_SUFFIXES, read_volume
 
@@ -145,19 +150,20 @@ class ItemContext:
         if index is not None and self.item.files[index].lower().endswith((".nii.gz", ".nii")):
             return self._read_nifti(index, memo_key)
         before = len(self.inputs)
-        paths: list[Path] = []
-        data: dict[Path, bytes] = {}
-        for i in indices:
-            if self.item.files[i].lower().endswith(VOLUME_SUFFIXES):
-                self.record(i)
-                paths.append(self.item.path(i))
-            else:
-                path, raw = self.read_bytes(i)
-                paths.append(path)
-                data[path] = raw
-                if len(data) == 1:  # the first DICOM file's header: refuse other modalities before the read
-                    self._check_header(i, path, raw)
-        volume = read_volume(paths, data or None)
+        paths = [self.item.path(i) for i in indices]
+        volume_files = {i for i in indices if self.item.files[i].lower().endswith(VOLUME_SUFFIXES)}
+        dicom = {path: i for path, i in zip(paths, indices, strict=True) if i not in volume_files}
+        for i in sorted(volume_files):
+            self.record(i)
+
+        def read(path: Path) -> bytes:  # DICOM files: hashed and parsed from the same bytes, one at a time
+            i = dicom[path]
+            _, raw = self.read_bytes(i)
+            if len(self.inputs) == before + 1:  # the first file's header: refuse other modalities before decoding
+                self._check_header(i, path, raw)
+            return raw
+
+        volume = read_volume(paths, read if dicom else None, self.headers)
         self.check_subject(volume.subject, indices[0])
         if memo_key is not None:
             _VOLUME_MEMO.clear()

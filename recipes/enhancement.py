@@ -96,8 +96,7 @@ def representative_slice(volume: Volume) -> int:
         return 0
     lo = int(np.floor(depth * (1 - CENTRAL_FRACTION) / 2))
     hi = max(lo + 1, int(np.ceil(depth * (1 + CENTRAL_FRACTION) / 2)))
-    soft = (volume.data[lo:hi] > -100) & (volume.data[lo:hi] < 300)
-    areas = soft.reshape(hi - lo, -1).sum(axis=1)
+    areas = [np.count_nonzero((plane > -100) & (plane < 300)) for plane in volume.data[lo:hi]]  # one plane at a time
     return lo + int(np.argmax(areas))
 
 

@@ -13,6 +13,7 @@ CT_SOURCE = "medblink-sample-ct-series"  # built-in manifest: one item per DICOM
 DX_TASK = "imaging_orientation_cxr"
 MAX_SIDE = 1024  # recipes/orientation.py MAX_SIDE
 PNG_LEVEL = 6  # medblink_build/encode.py PNG_COMPRESS_LEVEL
+PNG_STRATEGY = 3  # medblink_build/encode.py PNG_ZLIB_STRATEGY (zlib Z_RLE)
 PERCENTILES = (0.5, 99.5)  # medblink_build/readers/display.py PERCENTILES
 CT_WINDOW = (40.0, 400.0)  # soft_tissue, medblink_build/tasks/ct_windows.py
 CT_CENTRAL_FRACTION = 0.6  # recipes/enhancement.py CENTRAL_FRACTION

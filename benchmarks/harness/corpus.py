@@ -150,16 +150,17 @@ def _child_gen_ct(spec: dict[str, Any]) -> dict[str, Any]:
     # The same anatomy range whatever the slice count: 300 mm of abdomen, 0.7 mm pixels (358 mm FOV).
     spacing = (300.0 / slices, 0.7, 0.7)
     phantom = abdomen(0, shape=(slices, 512, 512), spacing=spacing, contrast=True)
-    write_ct_series(
-        folder / "series" / "case_000",
-        phantom.hu,
-        phantom.spacing,
-        phantom.origin,
-        uid_seed="medblink-bench/ct/0",
-        transfer_syntax=EXPLICIT_VR_LE,
-        series_description="ABD PORTAL VENOUS",
-        contrast_agent="OMNIPAQUE 350",
-    )
+    for n in range(int(spec.get("series", 1))):  # the same anatomy, distinct UIDs: one series each
+        write_ct_series(
+            folder / "series" / f"case_{n:03d}",
+            phantom.hu,
+            phantom.spacing,
+            phantom.origin,
+            uid_seed=f"medblink-bench/ct/{n}",
+            transfer_syntax=EXPLICIT_VR_LE,
+            series_description="ABD PORTAL VENOUS",
+            contrast_agent="OMNIPAQUE 350",
+        )
     # The manifest names this labels table (required); the series carries its evidence in its tags.
     (folder / "overview.csv").write_text("dicom_name,Contrast\n", encoding="utf-8")
     return {}

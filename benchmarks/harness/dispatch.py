@@ -8,6 +8,7 @@ from pathlib import Path
 from .children import _child_profile, _child_toolkit
 from .common import RESULT_MARK
 from .corpus import _child_gen_ct
+from .ct_series import _child_ct_floors
 from .floors import _child_ct_floor, _child_floor
 from .micro import _child_micro
 from .nifti import _child_gen_nifti, _child_nifti_decoders, _child_nifti_floor
@@ -17,6 +18,7 @@ CHILDREN = {
     "profile": _child_profile,
     "floor": _child_floor,
     "ct_floor": _child_ct_floor,
+    "ct_floors": _child_ct_floors,
     "micro": _child_micro,
     "gen_ct": _child_gen_ct,
     "gen_nifti": _child_gen_nifti,

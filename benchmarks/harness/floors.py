@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .children import _preload, _self_stats
-from .common import CT_CENTRAL_FRACTION, CT_WINDOW, MAX_SIDE, PERCENTILES, PNG_LEVEL
+from .common import CT_CENTRAL_FRACTION, CT_WINDOW, MAX_SIDE, PERCENTILES, PNG_LEVEL, PNG_STRATEGY
 from .system import _io_counters, _status_kb
 
 # ------------------------------------------------------------------------------- the DX floor
@@ -64,7 +64,7 @@ def floor_dx(path: str, rotation: str) -> bytes:
     if rotation != "identity":
         image = image.transpose(getattr(Image.Transpose, _PIL_ROTATION[rotation]))
     buf = io.BytesIO()
-    image.save(buf, format="PNG", compress_level=PNG_LEVEL)
+    image.save(buf, format="PNG", compress_level=PNG_LEVEL, compress_type=PNG_STRATEGY)
     return buf.getvalue()
 
 
@@ -168,7 +168,7 @@ def floor_ct(series: Path) -> bytes:
     lut = np.rint(np.clip(unit, 0.0, 1.0) * 255.0).astype(np.uint8)
     pixels = np.take(lut, stored.astype(np.int16, copy=False).view(np.uint16))
     buf = io.BytesIO()
-    Image.fromarray(pixels).save(buf, format="PNG", compress_level=PNG_LEVEL)
+    Image.fromarray(pixels).save(buf, format="PNG", compress_level=PNG_LEVEL, compress_type=PNG_STRATEGY)
     return buf.getvalue()
 
 

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .common import MAX_SIDE, PNG_LEVEL
+from .common import MAX_SIDE, PNG_LEVEL, PNG_STRATEGY
 from .floors import _floor_lut
 
 # ------------------------------------------------------------------------------- stage micro-timings
@@ -103,5 +103,5 @@ def _child_micro(spec: dict[str, Any]) -> dict[str, Any]:
 
 def _png(image: Any, io: Any) -> bytes:
     buf = io.BytesIO()
-    image.save(buf, format="PNG", compress_level=PNG_LEVEL)
+    image.save(buf, format="PNG", compress_level=PNG_LEVEL, compress_type=PNG_STRATEGY)
     return buf.getvalue()

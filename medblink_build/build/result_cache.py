@@ -2,7 +2,7 @@
 
 One JSON file per item under the build's work folder (`.<OUT>.work/` beside the output, never
 inside the Hub folder). The key is (tool version, recipe name and version, seed, params, item key,
-the item's file list); each entry also records the sha256 of every input file, and is used only
+the item's file list, the PNG encoder); each entry also records the sha256 of every input file, and is used only
 if the files still have those contents. A size and modification time say nothing about an edit
 that keeps both (or a copy with `cp -p`), so they are never trusted. The digests of an example's
 inputs are the ones its build computed anyway; only files a build did not read are hashed to store
@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..encode import png_encoder
 from ..hashing import sha256_file
 from ..model import Example, InputFile, Skipped, SourceItem
 from ..questions import Bound, Question
@@ -36,6 +37,7 @@ def work_folder(out: Path) -> Path:
 
 def item_key(item: SourceItem, recipe: str, version: str, seed: int, params: dict[str, Any]) -> str | None:
     parts: list[Any] = [FORMAT, __version__, recipe, version, seed, sorted(params.items()), item.key, list(item.files)]
+    parts.append(png_encoder())  # another encoder writes other image bytes: never serve its results
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -78,12 +79,12 @@ def _build(job: Job, item: SourceItem) -> Example | Skipped | Failed:
         example = recipe.build(item, ctx)
     except SkipItem as skip:
         detail = clean_message(skip.detail, [item.root])
-        return _gated(job.strict, item, Skipped(item.key, skip.reason, detail))
+        return _gated(job.strict, item, Skipped(item.key, skip.reason, detail), ctx.headers)
     except ReaderError as exc:
         if job.strict and not _deliberately_broken(item):
             return Failed(item.key, str(exc))
         detail = f"{_relative(item, exc.path)}: {clean_message(exc.problem, [item.root])}"
-        return _gated(job.strict, item, Skipped(item.key, "unreadable", detail))
+        return _gated(job.strict, item, Skipped(item.key, "unreadable", detail), ctx.headers)
     except MedblinkError as exc:
         return Failed(item.key, f"{item.key}: {exc}")
     except Exception as exc:  # a bug in a recipe or reader: fail loudly with where it happened
@@ -100,14 +101,13 @@ def _build(job: Job, item: SourceItem) -> Example | Skipped | Failed:
         example.details["published"] = dict(pin["published"])
     if not _finite_json(example):
         detail = "a label or provenance value is NaN or infinite (a header value no reader checks, or arithmetic)"
-        return _gated(job.strict, item, Skipped(item.key, "non_finite_value", detail))
-    return _gated(job.strict, item, example)
+        return _gated(job.strict, item, Skipped(item.key, "non_finite_value", detail), ctx.headers)
+    return _gated(job.strict, item, example, ctx.headers)
 
 
 def gated_skip(item: SourceItem, skipped: Skipped, strict: bool = False) -> Skipped | Failed:
     """A skip the build records itself (grouping problem, metadata screen), through the same gate."""
     return _gated(strict, item, skipped)  # type: ignore[return-value]
-
 
 
 def _deliberately_broken(item: SourceItem) -> bool:
@@ -157,7 +157,9 @@ def _relative(item: SourceItem, path: str) -> str:
     return "an input file" if item.shown else display_name(rel)  # not one of the item's: no pseudonym to give
 
 
-def _gated(strict: bool, item: SourceItem, result: Example | Skipped) -> Example | Skipped | Failed:
+def _gated(
+    strict: bool, item: SourceItem, result: Example | Skipped, parsed: Mapping[Path, Any] | None = None
+) -> Example | Skipped | Failed:
     """Pass `result` on with local names pseudonymised, its values controlled and none of the
     item's identifiers in its texts; otherwise the item is skipped (`privacy`, naming the
     attribute, never the value), or with `strict` the build stops."""
@@ -183,7 +185,7 @@ def _gated(strict: bool, item: SourceItem, result: Example | Skipped) -> Example
         problem = uncontrolled(result, item)
         if problem is not None:
             return _refused(strict, item, "not_in_vocabulary", problem, task)
-    identifiers = item_identifiers(item)
+    identifiers = item_identifiers(item, parsed)
     hit = first_hit(texts, identifiers)
     if hit is not None:
         return _refused(strict, item, "privacy", f"the {hit.origin} would have been written to the output", task)

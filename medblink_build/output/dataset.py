@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..encode import png_encoder
 from ..hashing import sha256_file
 from ..manifests import Manifest
 from ..model import Example, Skipped
@@ -28,7 +29,7 @@ def _library_versions() -> dict[str, str]:
     import zlib
     from importlib.metadata import PackageNotFoundError, version
 
-    versions = {"python": platform.python_version(), "zlib": zlib.ZLIB_RUNTIME_VERSION}
+    versions = {"python": platform.python_version(), "zlib": zlib.ZLIB_RUNTIME_VERSION, "png_encoder": png_encoder()}
     for dist in ("numpy", "pillow", "pyarrow", "pydicom"):
         try:
             versions[dist] = version(dist)

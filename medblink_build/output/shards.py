@@ -1,6 +1,9 @@
 """Streaming parquet shards for one task config.
 
-Rows are buffered only up to one row group (ROWS_PER_ROW_GROUP) and written as they come; a new
+Rows are buffered only up to one row group (ROWS_PER_ROW_GROUP rows, or fewer once they hold
+ROW_GROUP_BYTES of payload, so the writer's memory does not grow with image size: 64 panoramic
+radiographs or slide regions of several MB each would otherwise sit in memory three times, as
+Python bytes, their Arrow copy and the compressed pages) and written as they come; a new
 shard starts once the current one holds MAX_SHARD_BYTES of payload. Shards are named
 `test-NNNNN-of-MMMMM.parquet` when the config is closed. Compression is zstd; PNG bytes barely
 compress, the JSON columns do.
@@ -18,6 +21,7 @@ import pyarrow.parquet as pq
 from .schema import row_schema
 
 ROWS_PER_ROW_GROUP = 64
+ROW_GROUP_BYTES = 32 * 1024 * 1024
 MAX_SHARD_BYTES = 256 * 1024 * 1024
 SPLIT = "test"
 
@@ -29,6 +33,8 @@ class ShardWriter:
         self.folder = folder
         self.max_shard_bytes = max_shard_bytes
         self.rows_per_group = rows_per_group
+        self.group_bytes = ROW_GROUP_BYTES
+        self._buffer_bytes = 0
         self.schema = row_schema()
         self._buffer: list[dict[str, Any]] = []
         self._writer: pq.ParquetWriter | None = None
@@ -49,8 +55,9 @@ class ShardWriter:
             self._writer = self._open()
         self._buffer.append(row)
         self._shard_bytes += payload_bytes
+        self._buffer_bytes += payload_bytes
         self.rows += 1
-        if len(self._buffer) >= self.rows_per_group:
+        if len(self._buffer) >= self.rows_per_group or self._buffer_bytes >= self.group_bytes:
             self._flush()
         if self._shard_bytes >= self.max_shard_bytes:
             self._flush()
@@ -64,6 +71,7 @@ class ShardWriter:
             self.nbytes += table.nbytes
             self._writer.write_table(table)
             self._buffer = []
+            self._buffer_bytes = 0
 
     def close(self) -> list[Path]:
         """Finish the last shard and give every shard its final name; returns the final paths."""

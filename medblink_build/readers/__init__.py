@@ -6,7 +6,9 @@ falls back on its suffix, so extension-less DICOM files from PACS exports are re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ..errors import ReaderError
 from ..model import DisplayImage
@@ -45,10 +47,15 @@ def read_instance_annotations(path: str | Path, data: bytes) -> InstanceAnnotati
 VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 
 
-def read_volume(paths: list[Path], data: dict[Path, bytes] | None = None) -> Volume:
+def read_volume(
+    paths: list[Path],
+    read: Callable[[Path], bytes] | None = None,
+    headers: dict[Path, Any] | None = None,
+) -> Volume:
     """Read one 3-D volume in LPS: a NIfTI / NRRD / MHA file, or DICOM files of one series.
 
-    `data` (DICOM series only) holds the files' bytes when the caller has read them already.
+    DICOM series only: `read` reads a file's bytes (so a caller can hash what is decoded), and
+    `headers` receives each file's parsed header (see `read_dicom_series`).
     """
     from .volume_dicom import read_dicom_series
     from .volume_itk import read_itk
@@ -63,7 +70,7 @@ def read_volume(paths: list[Path], data: dict[Path, bytes] | None = None) -> Vol
         return read_itk(paths[0])
     if any(n.endswith(VOLUME_SUFFIXES) for n in names):
         raise ReaderError(paths[0], "several volume files given where one volume was expected")
-    return read_dicom_series(list(paths), data)
+    return read_dicom_series(list(paths), read, headers)
 
 
 __all__ = [

@@ -35,23 +35,30 @@ def _text(ds: Any, keyword: str) -> str | None:
     return str(value).strip().upper() or None
 
 
-def read_dicom_header(path: str | Path, data: bytes | None = None, *, pixels: bool = True) -> Any:
-    """Parse a DICOM file (optionally from bytes already read) or raise ReaderError."""
+def read_dicom_header(
+    path: str | Path, data: bytes | None = None, *, pixels: bool = True, only: tuple[str, ...] | None = None
+) -> Any:
+    """Parse a DICOM file (optionally from bytes already read) or raise ReaderError.
+
+    `only` names the attributes a caller needs (e.g. to group files into series while listing a
+    source): the rest are skipped unparsed and the header floats are not checked, since the file is
+    parsed in full, and checked, when it is read."""
     try:  # a path is opened as a regular file only: a FIFO named .dcm must not block the build
         buf: Any = io.BytesIO(data) if data is not None else open_regular(path)
     except OSError as exc:
         raise ReaderError(path, f"cannot read file: {exc.strerror or exc}") from exc
     with buf:
-        return _parse_dicom(buf, path, pixels)
+        return _parse_dicom(buf, path, pixels, list(only) if only is not None else None)
 
 
-def _parse_dicom(target: Any, path: str | Path, pixels: bool) -> Any:
+def _parse_dicom(target: Any, path: str | Path, pixels: bool, only: list[str] | None = None) -> Any:
     import pydicom
     from pydicom.errors import InvalidDicomError
 
     try:
-        ds = pydicom.dcmread(target, stop_before_pixels=not pixels)
-        check_dicom_floats(ds, path)
+        ds = pydicom.dcmread(target, stop_before_pixels=not pixels, specific_tags=only)
+        if only is None:
+            check_dicom_floats(ds, path)
         return ds
     except ReaderError:
         raise
@@ -62,7 +69,7 @@ def _parse_dicom(target: Any, path: str | Path, pixels: bool) -> Any:
     # No 128-byte preamble + DICM: accept only if it parses as a dataset with image attributes.
     try:
         target.seek(0)
-        ds = pydicom.dcmread(target, force=True, stop_before_pixels=not pixels)
+        ds = pydicom.dcmread(target, force=True, stop_before_pixels=not pixels, specific_tags=only)
     except Exception as exc:
         raise ReaderError(path, f"not a DICOM file: {type(exc).__name__}: {exc}") from exc
     if "Rows" not in ds or "Columns" not in ds:
@@ -72,7 +79,8 @@ def _parse_dicom(target: Any, path: str | Path, pixels: bool) -> Any:
 
         ds.file_meta = pydicom.dataset.FileMetaDataset()
         ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
-    check_dicom_floats(ds, path)
+    if only is None:
+        check_dicom_floats(ds, path)
     return ds
 
 
@@ -158,9 +166,7 @@ def _read_dicom_image(path: str | Path, data: bytes | None, frame: int | None) -
     tsyntax = ds.file_meta.get("TransferSyntaxUID")
     ts_name = tsyntax.name if tsyntax is not None else "unknown"
     check_codestream(path, ds, frame if frames > 1 else None)
-    arr = decode_or_raise(
-        path, f"pixel data ({ts_name})", lambda: pixel_array(ds, index=frame if frames > 1 else None)
-    )
+    arr = decode_or_raise(path, f"pixel data ({ts_name})", lambda: pixel_array(ds, index=frame if frames > 1 else None))
 
     photometric = _text(ds, "PhotometricInterpretation") or "MONOCHROME2"
     decode: dict[str, Any] = {
@@ -205,14 +211,16 @@ def _rgb_to_uint8(arr: np.ndarray, bits: int) -> np.ndarray:
     return np.rint(arr.astype(np.float64) * (255.0 / (2**bits - 1))).astype(np.uint8)
 
 
-def read_subject(path: str | Path, data: bytes) -> Subject | None:
-    """The Subject of a DICOM file from its header alone (None when the bytes are not DICOM), so a
-    caller can refuse a file of another modality before decoding pixels or building a volume."""
+def read_subject(path: str | Path, data: bytes) -> tuple[Subject, Any] | tuple[None, None]:
+    """The Subject of a DICOM file from its header alone, and that header ((None, None) when the
+    bytes are not DICOM), so a caller can refuse a file of another modality before decoding pixels
+    or building a volume, and keep the parsed header (the privacy gate reads it)."""
     from .sniff import sniff_format
 
     if sniff_format(data[:512], Path(path).suffix) != "dicom":
-        return None
+        return None, None
     try:
-        return subject_of(read_dicom_header(path, data, pixels=False))
+        header = read_dicom_header(path, data, pixels=False)
     except MedblinkError:
-        return None  # the reader reports the problem when it reads the file
+        return None, None  # the reader reports the problem when it reads the file
+    return subject_of(header), header

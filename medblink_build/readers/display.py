@@ -96,6 +96,7 @@ def to_display_uint8(
                 index = stored if lo_v == 0 else stored - stored.dtype.type(lo_v)
             else:  # widen first: int16 - (-32768) overflows in its own type
                 index = stored.astype(np.int32 if stored.itemsize <= 2 else np.int64) - lo_v
+
             def counts() -> np.ndarray:  # only a percentile window needs the histogram pass
                 return np.bincount(index.ravel(), minlength=len(values))
 

@@ -38,7 +38,7 @@ def check_dicom_floats(ds: Any, path: str | Path) -> None:
     from pydicom.multival import MultiValue
 
     for elem in _elements(ds):
-        if elem.keyword == "VOILUTSequence":
+        if elem.tag == _VOI_LUT_SEQUENCE:
             _check_voi_lut(elem.value, path)
         if elem.VR not in _FLOAT_VRS:
             continue
@@ -55,21 +55,38 @@ def check_dicom_floats(ds: Any, path: str | Path) -> None:
                 raise ReaderError(path, f"header value {elem.keyword or elem.tag} = {f} is not a finite number")
 
 
-#: Sequences whose numbers a dedicated reader validates, with a more specific skip reason (the
-#: ultrasound reader: `invalid_ultrasound_calibration`). The worker's JSON check still backs it.
-_VALIDATED_BY_READER = frozenset({"SequenceOfUltrasoundRegions"})
+#: (0028,3010) VOI LUT Sequence, whose items must hold a LUT.
+_VOI_LUT_SEQUENCE = 0x00283010
+#: Sequences whose numbers a dedicated reader validates, with a more specific skip reason: (0018,6011)
+#: Sequence of Ultrasound Regions (`invalid_ultrasound_calibration`). The worker's JSON check still backs it.
+_SKIPPED_SEQUENCES = frozenset({0x00186011})
 
 
 def _elements(ds: Any, depth: int = 0) -> Any:
-    """Every element of `ds` and its sequences; an element pydicom cannot even convert is skipped
-    (the reader that needs it reports it), so one odd private tag does not make a file unreadable."""
+    """The float and sequence elements of `ds` and its sequences (what `check_dicom_floats` reads).
+
+    Elements are looked at raw first and converted only when their VR can hold a float or a
+    sequence: converting every element of every slice of a series cost as much as parsing it. An
+    element pydicom cannot even convert is skipped (the reader that needs it reports it), so one
+    odd private tag does not make a file unreadable."""
+    from pydicom.datadict import dictionary_VR
+
     for tag in list(ds.keys()):
+        raw = ds.get_item(tag)
+        vr = getattr(raw, "VR", None)
+        if vr is None:  # implicit VR: the dictionary's, as pydicom would convert it
+            try:
+                vr = dictionary_VR(tag)
+            except KeyError:
+                vr = "UN"
+        if vr not in _FLOAT_VRS and "SQ" not in vr and vr != "UN":
+            continue
         try:
             elem = ds[tag]
         except Exception:
             continue
         yield elem
-        if elem.VR == "SQ" and depth < 16 and elem.keyword not in _VALIDATED_BY_READER:
+        if elem.VR == "SQ" and depth < 16 and int(elem.tag) not in _SKIPPED_SEQUENCES:
             for item in elem.value or ():
                 yield from _elements(item, depth + 1)
 

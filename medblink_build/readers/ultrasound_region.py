@@ -42,8 +42,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
-from skimage.morphology import convex_hull_image
 
 from ..errors import MedblinkError
 from .ultrasound import UltrasoundRegion
@@ -200,6 +198,8 @@ def _morph(op: Callable[..., np.ndarray], mask: np.ndarray, radius: int) -> np.n
 
 def dilate(mask: np.ndarray, radius: float) -> np.ndarray:
     """Pixels within `radius` (Euclidean) of `mask`: a dilation by a disc, via a distance transform."""
+    from scipy import ndimage
+
     if not mask.any():
         return np.zeros(mask.shape, bool)
     return ndimage.distance_transform_edt(~mask) <= radius
@@ -207,6 +207,8 @@ def dilate(mask: np.ndarray, radius: float) -> np.ndarray:
 
 def erode(mask: np.ndarray, radius: float) -> np.ndarray:
     """Pixels farther than `radius` from outside `mask` (the image edge replicated): an erosion by a disc."""
+    from scipy import ndimage
+
     padded = np.pad(mask, 1, mode="edge")
     if padded.all():
         return mask.copy()
@@ -223,6 +225,8 @@ def grey_and_colour(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _components(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from scipy import ndimage
+
     labels, _n = ndimage.label(mask, structure=np.ones((3, 3), bool))
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0
@@ -233,6 +237,9 @@ def segment_imaging_area(
     pixels: np.ndarray, box: tuple[int, int, int, int] | None = None, *, box_is_area: bool = False
 ) -> ImagingArea:
     """Find the imaging area (within `box` if given; the whole box when `box_is_area`)."""
+    from scipy import ndimage
+    from skimage.morphology import convex_hull_image
+
     grey, colour = grey_and_colour(pixels)
     h, w = grey.shape
     x0, y0, x1, y1 = box if box is not None else (0, 0, w, h)
@@ -427,6 +434,8 @@ def _fit_edges(area: ImagingArea) -> _EdgeFit:
     (unbent by a far-off bump); the first window and tracing that shows a straight-edged linear or
     sector area gives the geometry, else the first fit's reason is returned.
     """
+    from skimage.morphology import convex_hull_image
+
     mask = area.echo
     rows_any = np.nonzero(mask.any(axis=1))[0]
     top, bottom = int(rows_any[0]), int(rows_any[-1])

@@ -67,13 +67,16 @@ def canonicalise(
     warnings: list[str] | None,
     *,
     path: str | Path = "<volume>",
+    owned: bool = False,
 ) -> Volume:
     """Permute/flip `data_kji` (indexed [k, j, i]) so that +i, +j, +k point to L, P, S as closely as possible.
 
     `affine_ijk_to_lps` maps (i, j, k, 1) to LPS mm; its columns may be sheared (gantry tilt) or
     rotated (oblique). For each LPS axis the voxel axis with the largest |cosine| is chosen (as a
     whole permutation, so two voxel axes never claim the same LPS axis), flipped if it points the
-    wrong way, and origin/spacing follow. `meta` gains `stored_orientation` (the input's axis codes)
+    wrong way, and origin/spacing follow. With `owned` (the caller gives up `data_kji`) flips
+    without a permutation are done in place, one plane at a time, so a volume is never held twice.
+    `meta` gains `stored_orientation` (the input's axis codes)
     and `obliquity_degrees`; `warnings` gains a line if the residual rotation exceeds 1 degree.
     """
     data = np.asarray(data_kji)
@@ -104,7 +107,10 @@ def canonicalise(
         if signs[d] < 0:
             arr_ijk = np.flip(arr_ijk, axis=d)
             origin += (n_ijk[a] - 1) * cols[:, a]  # new voxel 0 is the old last voxel along a
-    out = np.ascontiguousarray(arr_ijk.transpose(2, 1, 0))
+    if owned and tuple(perm) == (0, 1, 2) and data.flags.c_contiguous and data.flags.writeable:
+        out = _flip_in_place(data, [d for d in range(3) if signs[d] < 0])
+    else:
+        out = np.ascontiguousarray(arr_ijk.transpose(2, 1, 0))
 
     spacing_xyz = np.linalg.norm(new_cols, axis=0)
     direction = new_cols / spacing_xyz
@@ -129,3 +135,20 @@ def canonicalise(
         meta=meta,
         warnings=warnings,
     )
+
+
+def _flip_in_place(data_kji: np.ndarray, lps_axes: list[int]) -> np.ndarray:
+    """Flip `data_kji` along the given LPS axes (0 = i, 1 = j, 2 = k) without a second volume."""
+    for d in lps_axes:
+        axis = 2 - d  # data is [k, j, i]
+        if axis == 0:
+            n = data_kji.shape[0]
+            scratch = np.empty_like(data_kji[0])
+            for k in range(n // 2):
+                scratch[...] = data_kji[k]
+                data_kji[k] = data_kji[n - 1 - k]
+                data_kji[n - 1 - k] = scratch
+        else:
+            for plane in data_kji:  # numpy buffers the overlapping reversed view: one plane of scratch
+                plane[...] = np.flip(plane, axis=axis - 1)
+    return data_kji

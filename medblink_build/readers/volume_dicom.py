@@ -25,7 +25,7 @@ it is present but empty, so callers can tell "not recorded" from "recorded as no
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ReaderError
+from ..fsnames import read_regular
 from ..volume import Volume
 from .decoding import check_codestream, decode_or_raise
 from .dicom_contrast import contrast_attributes
@@ -64,6 +65,10 @@ _TEXT_KEYWORDS = (
     "ImageType",
     "ConvolutionKernel",
 )
+
+
+#: What grouping files into series reads of each header (the rest is parsed when the series is read).
+_GROUPING_KEYWORDS = ("SOPClassUID", "SeriesInstanceUID", "Rows", "Columns")
 
 
 @dataclass
@@ -119,7 +124,7 @@ def group_series_files(
     problems: list[tuple[Path, str]] = []
     for path in _expand(paths):
         try:
-            ds = read_dicom_header(path, pixels=False)
+            ds = read_dicom_header(path, pixels=False, only=_GROUPING_KEYWORDS)
         except ReaderError as exc:
             problems.append((path, exc.problem))
             continue
@@ -417,8 +422,10 @@ def _rescale_is_integral(src: Any) -> bool:
     return slope == 1.0 and intercept == round(intercept)
 
 
-def _decode(ds: Any, s: _Slice) -> np.ndarray:
-    from pydicom.pixels import apply_modality_lut, pixel_array
+def _decode_into(out: np.ndarray, k: int, ds: Any, s: _Slice) -> np.ndarray:
+    """Decode plane `s` of `ds` through its Modality LUT into `out[k]`; returns the volume, which is
+    a new array only when it had to be widened (see `_put`)."""
+    from pydicom.pixels import pixel_array
 
     ts = ds.file_meta.get("TransferSyntaxUID")
     check_codestream(s.path, ds, s.frame)
@@ -429,6 +436,44 @@ def _decode(ds: Any, s: _Slice) -> np.ndarray:
     )
     if arr.shape != (s.rows, s.cols):
         raise ReaderError(s.path, f"decoded {_name(s)} has shape {arr.shape}, header says {s.rows}x{s.cols}")
+    shift = _integer_shift(arr, s.rescale)
+    if shift is None:
+        return _put(out, k, _modality_lut(arr, s))
+    lo, hi = (int(arr.min()), int(arr.max())) if arr.size else (0, 0)
+    if out.dtype.kind in "iu":
+        out = _widened(out, lo + shift, hi + shift)
+    if arr.dtype.kind == "u" and hi <= np.iinfo(arr.dtype).max // 2:
+        arr = arr.view(arr.dtype.str.replace("u", "i"))  # same values, so the add can be signed
+    fits = arr.dtype.kind == "i" and all(
+        np.iinfo(arr.dtype).min <= v <= np.iinfo(arr.dtype).max for v in (shift, lo + shift, hi + shift)
+    )
+    addend = arr.dtype.type(shift) if fits else np.int64(shift)  # in the stored type: no casting loop
+    np.add(arr, addend, out=out[k], casting="unsafe")  # the sums fit `out`: checked just above
+    return out
+
+
+def _integer_shift(arr: np.ndarray, src: Any) -> int | None:
+    """The integer pydicom's Modality LUT adds to integer stored values, when that is all it does
+    (no LUT, slope 1, an integral intercept, or no rescale at all); None otherwise.
+
+    The common CT case is then one add straight into the volume, exactly pydicom's float64 result
+    without its float round trip and its temporary arrays."""
+    if arr.dtype.kind not in "iu" or src.get("ModalityLUTSequence"):
+        return None
+    if "RescaleSlope" not in src or "RescaleIntercept" not in src:
+        return 0  # pydicom applies no rescale without both
+    try:
+        slope, intercept = float(src.RescaleSlope), float(src.RescaleIntercept)
+    except (TypeError, ValueError):
+        return None  # malformed: pydicom reports it
+    if slope == 1.0 and intercept == round(intercept) and abs(intercept) < 2**31 - 2**17:
+        return int(intercept)
+    return None
+
+
+def _modality_lut(arr: np.ndarray, s: _Slice) -> np.ndarray:
+    from pydicom.pixels import apply_modality_lut
+
     try:
         return np.asarray(apply_modality_lut(arr, s.rescale))
     except Exception as exc:
@@ -441,100 +486,211 @@ def _check_series_memory(path: str | Path, shape: tuple[int, ...]) -> None:
     check_memory(path, f"a {' x '.join(map(str, shape))} series", volume_estimate(voxels, 2, 2))
 
 
-def _stack(slices: list[_Slice], datasets: dict[Path, Any] | None, integral: bool) -> np.ndarray:
-    """Decode every plane in sorted order into one [k, j, i] array of modality values."""
+def _put(out: np.ndarray, k: int, values: np.ndarray) -> np.ndarray:
+    """Store plane `k`; an integer volume is widened (once) or made float32 when a plane needs it.
+
+    Returns the volume, which is a new array only when it had to be widened."""
+    if out.dtype.kind in "iu":
+        if values.dtype.kind == "f" and not np.array_equal(values, np.rint(values)):
+            out = out.astype(np.float32)  # float pixel data (no rescale): not an integer volume
+        elif values.size:
+            out = _widened(out, int(values.min()), int(values.max()))
+    out[k] = values
+    return out
+
+
+def _widened(out: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """`out`, or a copy in the smallest wider type that holds lo..hi (int16 covers CT HU)."""
+    if np.iinfo(out.dtype).min <= lo and hi <= np.iinfo(out.dtype).max:
+        return out
+    fits = (t for t in (np.int16, np.int32, np.int64) if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max)
+    need = np.dtype(next(fits, np.float64))
+    return out.astype(need) if np.can_cast(out.dtype, need) else out
+
+
+def _stack_frames(slices: list[_Slice], ds: Any, integral: bool) -> np.ndarray:
+    """Decode every frame of one multi-frame dataset into a [frame, j, i] array of modality values."""
     out = np.empty((len(slices), slices[0].rows, slices[0].cols), dtype=np.int16 if integral else np.float32)
     for k, s in enumerate(slices):
-        ds = datasets[s.path] if datasets is not None else read_dicom_header(s.path, pixels=True)
-        values = _decode(ds, s)
-        if out.dtype.kind in "iu":
-            if values.dtype.kind == "f" and not np.array_equal(values, np.rint(values)):
-                out = out.astype(np.float32)  # float pixel data (no rescale): not an integer volume
-            elif values.size:
-                lo, hi = int(values.min()), int(values.max())
-                fits = (t for t in (np.int16, np.int32, np.int64) if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max)
-                need = np.dtype(next(fits, np.float64))
-                if need != out.dtype and np.can_cast(out.dtype, need):
-                    out = out.astype(need)  # widen once; int16 covers CT HU
-        out[k] = values
+        out = _decode_into(out, k, ds, s)
     return out
+
+
+def _permute_planes(data: np.ndarray, order: list[int]) -> None:
+    """Reorder the planes of `data` in place so that new plane k is old plane order[k].
+
+    Follows the permutation's cycles with one plane of scratch, so sorting a series read in file
+    order costs one plane of memory, not a second volume."""
+    done = [False] * len(order)
+    scratch = np.empty_like(data[0])
+    for start in range(len(order)):
+        if done[start] or order[start] == start:
+            done[start] = True
+            continue
+        scratch[...] = data[start]
+        k = start
+        while True:
+            done[k] = True
+            src = order[k]
+            if src == start:
+                data[k] = scratch
+                break
+            data[k] = data[src]
+            k = src
 
 
 # --------------------------------------------------------------------------- public reader
 
 
-def read_dicom_series(paths: Iterable[str | Path] | str | Path, data: Mapping[Path, bytes] | None = None) -> Volume:
+def read_dicom_series(
+    paths: Iterable[str | Path] | str | Path,
+    read: Callable[[Path], bytes] | None = None,
+    headers: dict[Path, Any] | None = None,
+) -> Volume:
     """Read ONE series (files of one SeriesInstanceUID, or one enhanced multi-frame file) into a `Volume`.
 
     A directory stands for every file below it. Use `group_series` first for folders that may hold
-    several series; mixed series here raise ReaderError. `data` may hold the files' bytes, already
-    read (and hashed) by the caller: each file is then parsed once, from memory.
+    several series; mixed series here raise ReaderError.
+
+    The files are streamed: each is read once (through `read`, so a caller can hash the very bytes
+    that are decoded; the next file is read ahead in a thread), parsed once, and decoded straight
+    into its plane of a volume allocated from the first file's header; its bytes and pixel data are
+    then dropped. The planes are put in
+    position order in place. Peak memory is the volume plus about one file. `headers`, if given,
+    receives every file's parsed dataset without its pixel data (e.g. for the privacy gate).
     """
     files = _expand(paths)
     if not files:
         raise ReaderError(str(paths), "no files given for a DICOM series")
     label = _series_label(files)
-    if data is not None:
-        headers = [(p, read_dicom_header(p, data[p], pixels=True)) for p in files]
-    else:
-        headers = [(p, read_dicom_header(p, pixels=False)) for p in files]
+    stream = _prefetched(files, read or _read_file)
+    try:
+        return _read_stream(files, stream, label, headers)
+    finally:
+        stream.close()  # an error mid-series: the read ahead is waited for, nothing is left running
 
-    first_uid = str(headers[0][1].get("SeriesInstanceUID") or "")
-    uids = {str(ds.get("SeriesInstanceUID") or "") for _, ds in headers}
-    if len(uids) > 1:
-        odd = next(p for p, ds in headers if str(ds.get("SeriesInstanceUID") or "") != first_uid)
-        raise ReaderError(
-            odd,
-            f"mixed series: {len(uids)} different SeriesInstanceUIDs among {len(files)} files "
-            f"(this file differs from {headers[0][0].name}); split them with group_series",
-        )
 
-    multi = [p for p, ds in headers if _is_multi_frame(ds)]
-    datasets: dict[Path, Any] | None = None
-    if multi:
+def _prefetched(files: list[Path], read: Callable[[Path], bytes]) -> Iterator[bytes]:
+    """The bytes of each file in order; file k+1 is read (and hashed, by the caller's `read`) in a
+    thread while file k is parsed and decoded. Reading and hashing release the GIL, so a series
+    read by one worker uses the second core for them; `read` is still called once per file, in
+    order, from one thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="medblink-read-ahead") as pool:
+        ahead = pool.submit(read, files[0])
+        for i in range(len(files)):
+            data = ahead.result()
+            if i + 1 < len(files):
+                ahead = pool.submit(read, files[i + 1])
+            yield data
+
+
+def _read_stream(files: list[Path], stream: Iterator[bytes], label: Path, headers: dict[Path, Any] | None) -> Volume:
+    first_ds = read_dicom_header(files[0], next(stream), pixels=True)
+    if _is_multi_frame(first_ds):
         if len(files) > 1:
-            raise ReaderError(multi[0], f"multi-frame file among {len(files)} files: read a multi-frame image alone")
-        path = files[0]
-        full = headers[0][1] if data is not None else read_dicom_header(path, pixels=True)
-        check_voxel_count(path, (int(full.get("NumberOfFrames") or 1), *_dims(full, path)))
-        _check_series_memory(path, (int(full.get("NumberOfFrames") or 1), *_dims(full, path)))
-        slices = _multi_frame_slices(path, full)
-        datasets = {path: full}
-        ref = full
-    else:
-        slices = [_single_frame_slice(p, ds) for p, ds in headers]
-        check_voxel_count(label, (len(slices), slices[0].rows, slices[0].cols))
-        _check_series_memory(label, (len(slices), slices[0].rows, slices[0].cols))
-        ref = None
-        if data is not None:
-            datasets = dict(headers)  # pixels came with the headers: decode from them
+            raise ReaderError(files[0], f"multi-frame file among {len(files)} files: read a multi-frame image alone")
+        volume = _multi_frame_volume(files[0], first_ds)
+        _keep_header(headers, files[0], first_ds)
+        return volume
+    first_uid = str(first_ds.get("SeriesInstanceUID") or "")
+    slices: list[_Slice] = []
+    syntaxes: set[str] = set()
+    data: np.ndarray | None = None
+    for i, path in enumerate(files):
+        ds = first_ds if i == 0 else read_dicom_header(path, next(stream), pixels=True)
+        if str(ds.get("SeriesInstanceUID") or "") != first_uid:
+            uids = {first_uid, str(ds.get("SeriesInstanceUID") or "")}
+            raise ReaderError(
+                path,
+                f"mixed series: {len(uids)} different SeriesInstanceUIDs among {len(files)} files "
+                f"(this file differs from {files[0].name}); split them with group_series",
+            )
+        if _is_multi_frame(ds):
+            raise ReaderError(path, f"multi-frame file among {len(files)} files: read a multi-frame image alone")
+        s = _single_frame_slice(path, ds)
+        if data is None:
+            check_voxel_count(label, (len(files), s.rows, s.cols))
+            _check_series_memory(label, (len(files), s.rows, s.cols))
+            data = np.empty((len(files), s.rows, s.cols), dtype=np.int16 if _rescale_is_integral(ds) else np.float32)
+        elif (s.rows, s.cols) != (slices[0].rows, slices[0].cols):
+            first = slices[0]
+            sizes = f"{s.rows}x{s.cols} pixels in {_name(s)} but {first.rows}x{first.cols} in {_name(first)}"
+            raise ReaderError(path, sizes)
+        if data.dtype.kind in "iu" and not _rescale_is_integral(ds):
+            data = data.astype(np.float32)  # a non-unit slope somewhere: float32 volume
+        data = _decode_into(data, i, ds, s)
+        syntaxes.add(str(getattr(ds.file_meta.get("TransferSyntaxUID"), "name", "unknown")))
+        _keep_header(headers, path, ds)
+        slices.append(s)
+    assert data is not None
 
     row, col, normal = _check_planes(slices)
     for s in slices:
         s.position = float(s.ipp @ normal)
     order = sorted(range(len(slices)), key=lambda i: (slices[i].position, str(slices[i].path), slices[i].frame or 0))
+    _permute_planes(data, order)
     slices = [slices[i] for i in order]
+    ref = slices[0].rescale  # meta from the first slice in position order
+    meta = _series_meta(ref, len(slices), sorted(syntaxes), multi_frame=False)
+    return _finish(data, slices, row, col, normal, ref, meta, label)
 
-    syntaxes = sorted({str(getattr(ds.file_meta.get("TransferSyntaxUID"), "name", "unknown")) for _, ds in headers})
-    # meta from the first slice in position order (headers only, so no pixel read is needed)
-    first_ds = ref if ref is not None else dict(headers)[slices[0].path]
-    meta = _series_meta(first_ds, len(slices), syntaxes, multi_frame=bool(multi))
+
+def _multi_frame_volume(path: Path, ds: Any) -> Volume:
+    """An enhanced multi-frame file: its frames, placed by their functional groups."""
+    check_voxel_count(path, (int(ds.get("NumberOfFrames") or 1), *_dims(ds, path)))
+    _check_series_memory(path, (int(ds.get("NumberOfFrames") or 1), *_dims(ds, path)))
+    slices = _multi_frame_slices(path, ds)
+    row, col, normal = _check_planes(slices)
+    for s in slices:
+        s.position = float(s.ipp @ normal)
+    slices.sort(key=lambda s: (s.position, s.frame or 0))
+    syntax = str(getattr(ds.file_meta.get("TransferSyntaxUID"), "name", "unknown"))
+    meta = _series_meta(ds, len(slices), [syntax], multi_frame=True)
+    data = _stack_frames(slices, ds, all(_rescale_is_integral(s.rescale) for s in slices))
+    return _finish(data, slices, row, col, normal, ds, meta, path)
+
+
+def _finish(
+    data: np.ndarray,
+    slices: list[_Slice],
+    row: np.ndarray,
+    col: np.ndarray,
+    normal: np.ndarray,
+    ref: Any,
+    meta: dict[str, Any],
+    label: Path,
+) -> Volume:
+    """Slice axis checks, the affine and the canonical LPS volume, from planes in position order."""
     warnings: list[str] = []
     if len(slices) > 1:
         k_col = _slice_axis(slices, normal, label, warnings, meta)
     else:
-        k_col = normal * _single_slice_step(first_ds, meta)
-
-    integral = all(_rescale_is_integral(s.rescale) for s in slices)
-    data = _stack(slices, datasets, integral)
+        k_col = normal * _single_slice_step(ref, meta)
     meta["value_dtype"] = str(data.dtype)
-
     row_step, col_step = slices[0].pixel_spacing  # (between rows = along j, between columns = along i)
     affine = np.eye(4)
     affine[:3, 0] = row * col_step
     affine[:3, 1] = col * row_step
     affine[:3, 2] = k_col
     affine[:3, 3] = slices[0].ipp
-    volume = canonicalise(data, affine, meta, warnings, path=label)
-    volume.subject = subject_of(first_ds)
+    volume = canonicalise(data, affine, meta, warnings, path=label, owned=True)
+    volume.subject = subject_of(ref)
     return volume
+
+
+def _read_file(path: Path) -> bytes:
+    try:
+        return read_regular(path)
+    except OSError as exc:
+        raise ReaderError(path, f"cannot read file: {exc.strerror or exc}") from exc
+
+
+def _keep_header(headers: dict[Path, Any] | None, path: Path, ds: Any) -> None:
+    """Drop the pixel data of `ds` (decoded already) and hand the header to the caller if asked."""
+    for keyword in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"):
+        if keyword in ds:
+            del ds[keyword]
+    if headers is not None:
+        headers[path] = ds

@@ -8,7 +8,6 @@ import itertools
 from collections.abc import Callable
 
 import numpy as np
-from scipy import ndimage
 
 from ..readers.depth_map import DepthMap
 from .depth_markers import resample_nearest
@@ -33,6 +32,8 @@ def depth_edges(depth: DepthMap, edge_jump: float) -> np.ndarray:
 def local_range(depth: DepthMap, radius: int, edge_jump: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Min and max depth in the (2r+1) square around each pixel, and where that square is all valid
     and free of depth edges."""
+    from scipy import ndimage
+
     size = 2 * radius + 1
     d = depth.depth_mm
     lo = ndimage.minimum_filter(np.where(depth.valid, d, np.inf), size=size, mode="constant", cval=np.inf)

@@ -14,8 +14,6 @@ from itertools import combinations
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
-from skimage.morphology import disk
 
 from ..errors import RecipeError, SkipItem
 from ..readers.annotations import Annotation
@@ -35,6 +33,9 @@ def screen_tiles(
 ) -> tuple[list[tuple[int, int]], list[str]]:
     """Level-0 origins of grid tiles whose overview shows two asked classes with clean interior,
     and the names of the classes present on the overview."""
+    from scipy import ndimage
+    from skimage.morphology import disk
+
     mask = tissue.mask
     d = tissue.downsample
     oh, ow = mask.shape
@@ -90,6 +91,8 @@ def class_marker_areas(
 ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """Per asked class in the tile (level-0 `box` shown at `shape`): where a marker centre may sit
     (at least `min_boundary_px` from any other class, its disc on tissue) and the boundary distance."""
+    from scipy import ndimage
+
     th, tw = shape
     x0, y0, x1, y1 = box
     sx, sy = (x1 - x0) / tw, (y1 - y0) / th
