@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .children import _self_stats, run_child
-from .common import PNG_LEVEL
+from .common import PNG_LEVEL, PNG_STRATEGY
 from .system import _io_counters, _status_kb, wait_for_quiet
 
 SHAPE = (500, 512, 512)  # z, y, x
@@ -226,7 +226,9 @@ def floor_subject(subject: Path, seed: int, key: str, decoder: str = "default") 
     pixels = np.take(lut, display.astype(np.int16, copy=False).view(np.uint16))
     pixels = {"identity": pixels, "flip_h": pixels[:, ::-1], "flip_v": pixels[::-1], "rot180": pixels[::-1, ::-1]}[view]
     buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(pixels)).save(buf, format="PNG", compress_level=PNG_LEVEL)
+    Image.fromarray(np.ascontiguousarray(pixels)).save(
+        buf, format="PNG", compress_level=PNG_LEVEL, compress_type=PNG_STRATEGY
+    )
     return buf.getvalue()
 
 
