@@ -11,7 +11,7 @@ never turned into float64 as `get_fdata` would).
 
 Given the file's bytes (`data`, as `ItemContext` has read and hashed them), the volume is parsed
 from memory: nibabel reads the header and voxels from a stream over those bytes, and a .nii.gz is
-inflated by `indexed_gzip` (about 2x stdlib gzip on CT and masks, see benchmarks/README.md; the
+inflated by `indexed_gzip` (1.4-2x stdlib gzip on CT and masks, see benchmarks/README.md; the
 result is the same bytes). The file is then not opened again, and only files a recipe reads are
 ever decompressed.
 """
