@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -52,14 +52,19 @@ class OcrUnavailable(MedblinkError):
     """Tesseract is needed to check an image for burned-in text and is not installed."""
 
 
-def may_carry_text(item: Any, modality: str) -> bool:
+def may_carry_text(item: Any, modality: str, parsed: Mapping[Path, Any] | None = None) -> bool:
     """Whether the item's output images must be read: its inputs are X-ray, ultrasound, captures
-    or the like, or not every DICOM input vouches BurnedInAnnotation = NO (non-DICOM never does)."""
+    or the like, or not every DICOM input vouches BurnedInAnnotation = NO (non-DICOM never does).
+    `parsed` holds DICOM headers the readers already parsed: those files are not opened again."""
     if getattr(item, "synthetic", False):
         return False
     if any(word in modality.lower() for word in TEXT_MODALITY_WORDS):
         return True
-    facts = [_header_facts(item.path(i)) for i in range(len(item.files))]
+    parsed = parsed or {}
+    facts = [
+        _facts_of(parsed[item.path(i)]) if item.path(i) in parsed else _header_facts(item.path(i))
+        for i in range(len(item.files))
+    ]
     dicom = [f for f in facts if f is not None]
     if not dicom:
         return True
@@ -90,6 +95,10 @@ def _header_facts(path: Path) -> tuple[str, str, str, str] | None:
         )
     except Exception:  # unreadable: the reader reported it; the image cannot be vouched for
         return ("", "", "", "")
+    return _facts_of(ds)
+
+
+def _facts_of(ds: Any) -> tuple[str, str, str, str]:
     image_type = "\\".join(str(v) for v in ds.get("ImageType", []) or [])
     return (
         str(ds.get("Modality", "")).upper(),
@@ -101,8 +110,13 @@ def _header_facts(path: Path) -> tuple[str, str, str, str] | None:
 
 @cache
 def _tesseract() -> Any:
+    import os
+
     import pytesseract
 
+    # One OpenMP thread per tesseract run (tesseract's own advice for parallel use): the build's
+    # workers already use every core, and tesseract's threads would only compete with them.
+    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     try:
         pytesseract.get_tesseract_version()
     except (pytesseract.TesseractNotFoundError, OSError) as exc:

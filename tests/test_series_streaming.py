@@ -199,3 +199,28 @@ def test_a_single_dicom_image_is_parsed_once_for_the_gate(monkeypatch: pytest.Mo
     monkeypatch.setattr(pydicom, "dcmread", no_reread)
     found = privacy.item_identifiers(item, ctx.headers)
     assert privacy.first_hit(["CompressedSamples^CT1"], found).attribute == "PatientName"
+
+
+def test_burned_in_screen_reads_the_parsed_headers(
+    monkeypatch: pytest.MonkeyPatch, series: tuple[list[Path], np.ndarray]
+) -> None:
+    """Whether a CT row's image must be OCR'd is decided from the headers the reader parsed
+    (every file's BurnedInAnnotation), with the same answer as reading the files, and no re-parse."""
+    from medblink_build import ocr
+    from medblink_build.model import SourceItem
+
+    files, _ = series
+    root = files[0].parent
+    item = SourceItem("k", "src", root, tuple(f.name for f in files))
+    expected = ocr.may_carry_text(item, "CT")
+    headers: dict[Path, object] = {}
+    read_dicom_series(files, None, headers)
+
+    def no_reread(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the OCR screen parsed a file the reader had parsed")
+
+    monkeypatch.setattr(pydicom, "dcmread", no_reread)
+    assert ocr.may_carry_text(item, "CT", headers) == expected
+    for ds in headers.values():
+        ds.BurnedInAnnotation = "NO"  # every input vouches: no OCR needed
+    assert ocr.may_carry_text(item, "CT", headers) is False

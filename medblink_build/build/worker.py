@@ -189,7 +189,7 @@ def _gated(
     hit = first_hit(texts, identifiers)
     if hit is not None:
         return _refused(strict, item, "privacy", f"the {hit.origin} would have been written to the output", task)
-    if isinstance(result, Example) and result.images and may_carry_text(item, result.modality):
+    if isinstance(result, Example) and result.images and may_carry_text(item, result.modality, parsed):
         try:
             burned = burned_in_hit(result.images, identifiers)
         except MedblinkError as exc:  # no tesseract, or it hung: never a silent pass
