@@ -139,16 +139,17 @@ def canonicalise(
 
 def _flip_in_place(data_kji: np.ndarray, lps_axes: list[int]) -> np.ndarray:
     """Flip `data_kji` along the given LPS axes (0 = i, 1 = j, 2 = k) without a second volume."""
-    for d in lps_axes:
-        axis = 2 - d  # data is [k, j, i]
-        if axis == 0:
-            n = data_kji.shape[0]
-            scratch = np.empty_like(data_kji[0])
-            for k in range(n // 2):
-                scratch[...] = data_kji[k]
-                data_kji[k] = data_kji[n - 1 - k]
-                data_kji[n - 1 - k] = scratch
-        else:
-            for plane in data_kji:  # numpy buffers the overlapping reversed view: one plane of scratch
-                plane[...] = np.flip(plane, axis=axis - 1)
+    if 2 in lps_axes:  # k: swap whole planes, one plane of scratch
+        n = data_kji.shape[0]
+        scratch = np.empty_like(data_kji[0])
+        for k in range(n // 2):
+            scratch[...] = data_kji[k]
+            data_kji[k] = data_kji[n - 1 - k]
+            data_kji[n - 1 - k] = scratch
+    in_plane = tuple(2 - d - 1 for d in lps_axes if d != 2)  # plane axes: 0 = j, 1 = i
+    if in_plane:
+        scratch = np.empty_like(data_kji[0])
+        for plane in data_kji:  # both in-plane flips in one pass
+            np.copyto(scratch, np.flip(plane, axis=in_plane))
+            plane[...] = scratch
     return data_kji

@@ -171,7 +171,8 @@ def read_nifti(path: str | Path, data: bytes | None = None) -> Volume:
     affine_lps = _RAS_TO_LPS @ np.asarray(img.affine, dtype=np.float64)
     if not np.isfinite(affine_lps).all():
         raise ReaderError(path, f"header affine ({source}) holds NaN or infinite values")
-    return canonicalise(arr.transpose(2, 1, 0), affine_lps, meta, warnings, path=path)
+    # the array is this reader's own (decoded from the file): flips are done in place, not copied
+    return canonicalise(arr.transpose(2, 1, 0), affine_lps, meta, warnings, path=path, owned=True)
 
 
 def count_non_finite(arr: np.ndarray) -> int:
