@@ -524,6 +524,7 @@ def write_corpus(root: Path, counts: dict[str, int], sizes: dict[str, Any] | Non
             info["write_s"] = round(seconds, 1)
         info.update(_disk(dest, _pool(dest)), items=n)
         (dest / ".complete.json").write_text(json.dumps({**params, "info": info}, sort_keys=True))
+        info["generated"] = generated
         report[source] = info
     return report
 
