@@ -77,7 +77,7 @@ def _line(name: str, r: dict[str, Any], wanted: int) -> str:
     return (
         f"{name:<34}{r['workers']:>3}{rows:>7}{wanted:>7}{r['seconds']:>9.1f}{rows / r['seconds']:>8.2f}"
         f"{r['max_process_peak_mb']:>8.0f}{r['sum_process_peaks_mb']:>8.0f}{r['tree_pss_peak_mb']:>8.0f}"
-        f"{r['processes']:>6}{r['background_cores']:>9.2f}"
+        f"{r['processes']:>6}{r['background_cores']:>9.2f}{r['cpu_s']:>8.1f}"
     )
 
 
@@ -86,7 +86,7 @@ def report(results: dict[str, Any]) -> str:
     counts = results["counts"]
     head = (
         f"{'run':<34}{'w':>3}{'rows':>7}{'wanted':>7}{'seconds':>9}{'rows/s':>8}"
-        f"{'max MB':>8}{'sum MB':>8}{'PSS MB':>8}{'procs':>6}{'bg cores':>9}"
+        f"{'max MB':>8}{'sum MB':>8}{'PSS MB':>8}{'procs':>6}{'bg cores':>9}{'cpu s':>8}"
     )
     lines = [head, "-" * len(head)]
     for r in results["whole"]:
