@@ -41,6 +41,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--tasks", default="", help="configs to build (comma-separated); default all nine")
     p.add_argument("--no-per-task", action="store_true", help="skip the per-config runs (whole release only)")
     p.add_argument("--no-whole", action="store_true", help="skip the whole-release runs (per config only)")
+    p.add_argument("--write-only", action="store_true", help="write (or check) the corpus and the release, then stop")
     p.add_argument("--tiny", action="store_true", help="toy sizes (the same layouts): checks the command only")
     p.add_argument("--json", type=Path, default=None, help="also write every figure as JSON")
     p.add_argument("--quiet-wait", type=float, default=60.0, help="wait up to S s for a quiet machine per run")
@@ -97,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
             f"  {source:<28}{info['items']:>5} items {info['files']:>7} files {info['distinct_files']:>6} distinct "
             f"{info['disk_mb']:>9.0f} MB on disk  {info['size']}  (written in {info.get('write_s', '-')} s)"
         )
+    if args.write_only:
+        return 0
     _warm(sources)
     out = root / "out"
     results: dict[str, object] = {
