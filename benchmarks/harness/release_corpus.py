@@ -41,8 +41,8 @@ TINY: dict[str, Any] = {
     "ct_shape": (12, 64, 64),
     "totalseg_shape": (16, 64, 64),
     "totalseg_masks": 20,
-    "slide_px": 4096,
-    "endoscopy_px": (160, 128),
+    "slide_px": 12_288,  # the smallest that still holds a tile with two classes
+    "endoscopy_px": (320, 256),
     "ultrasound_px": (480, 360),
 }
 
