@@ -22,7 +22,7 @@ from typing import Any
 from .common import EXPLICIT_VR_LE
 
 #: Bumped whenever a writer's output changes, so a cached corpus is rewritten.
-CORPUS_VERSION = 1
+CORPUS_VERSION = 2
 
 #: Real sizes (the issue's list). TINY is for the layout test: same layouts, toy pixels.
 REAL: dict[str, Any] = {
@@ -179,8 +179,8 @@ def write_hcc_tace_seg(dest: Path, n: int, sizes: dict[str, Any], distinct: int 
 
     Hard links cannot make series items: the toolkit groups a source's DICOM files by
     SeriesInstanceUID, so linked copies would merge into one series. The copies of the `distinct`
-    written series are real files whose Study and Series Instance UIDs are patched in place (same
-    length), so each item is a series of its own; the disk use is the full size."""
+    written series are real files whose Study, Series and SOP Instance UIDs are patched in place
+    (same length), so each item is a series of its own; the disk use is the full size."""
     import pydicom
 
     from medblink_build.samples.phantoms_ct import abdomen
@@ -204,19 +204,22 @@ def write_hcc_tace_seg(dest: Path, n: int, sizes: dict[str, Any], distinct: int 
             extra={"SeriesNumber": number},
         )
         del phantom
+        sops = [str(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID) for f in files]
         head = pydicom.dcmread(files[0], stop_before_pixels=True)
-        originals.append((files, str(head.StudyInstanceUID), str(head.SeriesInstanceUID), number, description))
+        originals.append((files, sops, str(head.StudyInstanceUID), str(head.SeriesInstanceUID), number, description))
     lines = [NBIA_HEADER]
     for k in range(n):
-        files, study_uid, series_uid, number, description = originals[k % distinct]
+        files, sops, study_uid, series_uid, number, description = originals[k % distinct]
         patient = f"HCC_{1 + k // 2:03d}"
         series = f"{number}.000000-{description}-{(k * 7717) % 100_000:05d}"
         folder = download / "HCC-TACE-Seg" / patient / study / series
         folder.mkdir(parents=True, exist_ok=True)
         new_study, new_series = _uid_variant(study_uid, k), _uid_variant(series_uid, k)
-        for j, src in enumerate(files, start=1):
-            data = src.read_bytes().replace(series_uid.encode(), new_series.encode())
-            (folder / f"1-{j:03d}.dcm").write_bytes(data.replace(study_uid.encode(), new_study.encode()))
+        for j, (src, sop) in enumerate(zip(files, sops, strict=True), start=1):
+            data = src.read_bytes()
+            for old, new in ((series_uid, new_series), (study_uid, new_study), (sop, _uid_variant(sop, k))):
+                data = data.replace(old.encode(), new.encode())
+            (folder / f"1-{j:03d}.dcm").write_bytes(data)
         lines.append(
             f"{new_series},HCC-TACE-Seg,NO,https://doi.org/10.7937/TCIA.5FNA-0924,{patient},{new_study},"
             f"CT ABDOMEN LIVER,02-15-1998,{description},GE MEDICAL SYSTEMS,CT,CT Image Storage,"
