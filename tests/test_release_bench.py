@@ -52,3 +52,14 @@ def test_release_definition_has_the_scaled_counts(tmp_path: Path) -> None:
     doc = tomllib.loads(rc.release_toml(counts, tmp_path / "r.toml").read_text())
     assert {t["id"]: t["count"] for t in doc["task"]} == counts
     assert {t["id"]: t["sources"] for t in doc["task"]}["histology_structure"] == ["medblink-sample-histology"]
+
+
+def test_ct_copies_are_distinct_instances(corpus: tuple[Path, dict]) -> None:  # type: ignore[type-arg]
+    import pydicom
+
+    root, _ = corpus
+    files = sorted((root / "hcc-tace-seg").rglob("*.dcm"))
+    headers = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
+    assert len({str(h.SOPInstanceUID) for h in headers}) == len(files)
+    assert all(h.SOPInstanceUID == h.file_meta.MediaStorageSOPInstanceUID for h in headers)
+    assert len({f.stat().st_ino for f in files}) == len(files)  # copies, not hard links
