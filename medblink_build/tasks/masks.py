@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from skimage.measure import label as label_components
 
 
 @dataclass(frozen=True)
@@ -41,6 +40,8 @@ def measure(mask2d: np.ndarray, spacing_mm: tuple[float, float]) -> SliceRegion 
     part of a 512 x 512 slice), with integer offsets added back before any mean: the same numbers
     as on the whole slice, several times faster.
     """
+    from skimage.measure import label as label_components
+
     mask = np.asarray(mask2d).astype(bool, copy=False)
     rows_any = mask.any(axis=1)
     if not rows_any.any():
