@@ -462,3 +462,27 @@ def test_pinning_and_checking_a_source_with_quoted_names(tmp_path: Path, monkeyp
     (root / "source.toml").write_text(MANIFEST + "\n" + pins)  # valid TOML, whatever the names hold
     code, output = run_cli("sources", "--check", root)
     assert code == 0 and "OK: 2 pinned, 0 missing, 0 changed, 0 extra" in output, output
+
+
+def test_a_losing_build_waits_for_the_holder_to_name_itself(tmp_path: Path) -> None:
+    """The holder locks, then writes who it is: a loser arriving in between (a loaded machine
+    stretches that instant) reads again instead of calling the holder unknown."""
+    import fcntl
+    import os
+    import threading
+
+    from medblink_build.output.folder import _read_holder
+
+    path = tmp_path / ".out.lock"
+    holder = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    info = {"pid": 4242, "host": "h", "since": "now"}
+    late = threading.Timer(0.3, lambda: os.pwrite(holder, json.dumps(info).encode(), 0))
+    late.start()
+    loser = os.open(path, os.O_RDWR)
+    try:
+        assert _read_holder(loser) == "pid 4242 on host h, since now"
+    finally:
+        late.join()
+        os.close(loser)
+        os.close(holder)

@@ -136,12 +136,23 @@ def _write_holder(fd: int) -> None:
         pass  # a full disk must not stop the lock; the holder is then just unnamed
 
 
+#: How long a loser waits for the holder to write who it is (it locks first, then writes).
+HOLDER_WAIT_S = 1.0
+
+
 def _read_holder(fd: int) -> str:
-    try:
-        info = json.loads(os.pread(fd, 4096, 0).decode("utf-8", "replace"))
-        return f"pid {info['pid']} on host {info['host']}, since {info['since']}"
-    except (OSError, ValueError, KeyError, TypeError):
-        return "holder unknown"
+    """Who holds the lock. The holder writes its identity just after it locks, so an empty file
+    is read again for up to HOLDER_WAIT_S before the holder is called unknown (a loaded machine
+    can stretch that instant)."""
+    deadline = time.monotonic() + HOLDER_WAIT_S
+    while True:
+        try:
+            info = json.loads(os.pread(fd, 4096, 0).decode("utf-8", "replace"))
+            return f"pid {info['pid']} on host {info['host']}, since {info['since']}"
+        except (OSError, ValueError, KeyError, TypeError):
+            if time.monotonic() >= deadline:
+                return "holder unknown"
+            time.sleep(0.02)
 
 
 class StagedOutput:
