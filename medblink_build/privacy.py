@@ -532,7 +532,17 @@ def check_output(folder: Path, identifiers: Iterable[Identifier], authored: Iter
 def without_exempt(identifiers: Iterable[Identifier], exempt: Iterable[str]) -> list[Identifier]:
     """Drop identifiers that occur in `exempt` texts: a public source's own keys (e.g. TCIA UIDs as folder names)."""
     exempt_text = "\n".join(exempt)
-    return [i for i in identifiers if not _compiled(i).search(exempt_text)]
+    words = set(re.findall(r"[a-z0-9]+", exempt_text.lower()))
+    unique: dict[str, Identifier] = {}  # a series repeats its values per file: each pattern once, first origin
+    for identifier in identifiers:
+        unique.setdefault(identifier.pattern, identifier)
+
+    def exempted(identifier: Identifier) -> bool:
+        if identifier.probe and re.fullmatch(r"[a-z0-9]+", identifier.probe) and identifier.probe not in words:
+            return False  # the texts lack the word the pattern needs: no regex to run
+        return bool(_compiled(identifier).search(exempt_text))
+
+    return [i for i in unique.values() if not exempted(i)]
 
 
 def check_texts(texts: Iterable[str], identifiers: Iterable[Identifier], exempt: Iterable[str], where: str) -> None:

@@ -289,3 +289,22 @@ def test_without_tesseract_an_image_that_needs_reading_stops_the_build(
     assert code != 0
     assert "tesseract is not installed" in output and "Traceback" not in output
     assert not (tmp_path / "out").exists()
+
+
+def test_the_final_scan_reuses_the_identifiers_each_item_gate_collected(
+    planted_source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scan of the finished folder searches the identifiers the workers' gates collected,
+    carried back with each result, instead of parsing every input again (a CT series' 300
+    headers, once more per item); the build is the same."""
+    from medblink_build.build import pipeline
+
+    calls: list[str] = []
+    real = pipeline.item_identifiers
+    monkeypatch.setattr(pipeline, "item_identifiers", lambda item: calls.append(item.key) or real(item))
+    out = tmp_path / "out"
+    code, output = run_cli("recipe", "orientation", "--source", planted_source, "--out", out, "--no-resume")
+    assert code == 0, output
+    assert calls == []  # every item came back with its identifiers
+    assert json.loads((out / "manifest.json").read_text())["configs"]["imaging_orientation_cxr"]["rows"] == 5
+    assert _leaked(_all_output_text(out)) == []

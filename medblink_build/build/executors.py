@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -76,10 +77,26 @@ class ProcessExecutor:
         return _ordered(lambda item: self._pool.submit(fn, item), items, self.workers * self.prefetch)
 
     def close(self, abort: bool = False) -> None:
-        if abort:  # nothing more will be read: end the workers now, not after their current items
+        if not abort:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            return
+        # Nothing more will be read: end the workers now, not after their current items. The
+        # pool's manager thread may trip over the workers killed under it (a pipe closing while it
+        # reads); that is the kill, not a fault, so it is not printed as "Exception in thread".
+        manager = getattr(self._pool, "_executor_manager_thread", None)
+        previous = threading.excepthook
+
+        def quiet(args: threading.ExceptHookArgs) -> None:
+            if manager is None or args.thread is not manager:
+                previous(args)
+
+        threading.excepthook = quiet
+        try:
             for process in list(getattr(self._pool, "_processes", {}).values()):
                 process.kill()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        finally:
+            threading.excepthook = previous
 
 
 class DaskExecutor:

@@ -40,7 +40,7 @@ from ..sources.samples import materialize_sample
 from ..subject import screen
 from .executors import make_executor
 from .result_cache import work_folder
-from .worker import Failed, Job, build_one, gated_skip, recipe_instance
+from .worker import Failed, Job, build_one, carried_identifiers, gated_skip, recipe_instance
 
 
 class BuildFailed(MedblinkError):
@@ -185,7 +185,7 @@ def _build_locked(
             staging, options.seed, sample=sample, max_shard_bytes=options.max_shard_bytes, release=release
         )
         cache = str(work_folder(out) / "results") if options.resume else None
-        seen: list[SourceItem] = []
+        seen: list[list[Any]] = []  # per item that took part: the identifiers its gate collected
         for run in runs:
             _run_one(run, writer, options, Path(scratch), progress, cache, seen)
         crash_point("before-finish")
@@ -194,7 +194,7 @@ def _build_locked(
         manifest = writer.finish()
         # The value gate's second pass: no identifier of any item that took part, anywhere in the
         # folder (rows, card, manifest, croissant); a hit here stops the build before the swap.
-        check_output(staging, [i for item in seen for i in item_identifiers(item)], _builtin_texts(runs))
+        check_output(staging, [i for ids in seen for i in ids], _builtin_texts(runs))
     if options.resume:  # finished: nothing is left to resume, so the kept results go
         shutil.rmtree(work_folder(out), ignore_errors=True)
     return BuildSummary(
@@ -223,7 +223,7 @@ def _run_one(
     scratch: Path,
     progress: Callable[[int | None], Any] | None,
     cache: str | None,
-    seen: list[SourceItem],
+    seen: list[list[Any]],
 ) -> None:
     recipe = recipe_instance(run.ref)
     sources = list(run.sources)
@@ -289,7 +289,8 @@ def _run_one(
                 raise BuildFailed(result.message, result.detail)
             if task_hint is not None and full(task_hint):
                 continue  # built ahead by a worker, but its task filled meanwhile: as if never built
-            seen.append(items[index])
+            carried = carried_identifiers(result)
+            seen.append(carried if carried is not None else item_identifiers(items[index]))
             if isinstance(result, Skipped):
                 writer.skip(result)
                 accounts[item.source_id].mark(item.files, SKIPPED)

@@ -188,15 +188,35 @@ def _gated(
     identifiers = item_identifiers(item, parsed)
     hit = first_hit(texts, identifiers)
     if hit is not None:
-        return _refused(strict, item, "privacy", f"the {hit.origin} would have been written to the output", task)
+        refused = _refused(strict, item, "privacy", f"the {hit.origin} would have been written to the output", task)
+        return _carrying(refused, identifiers)
     if isinstance(result, Example) and result.images and may_carry_text(item, result.modality, parsed):
         try:
             burned = burned_in_hit(result.images, identifiers)
         except MedblinkError as exc:  # no tesseract, or it hung: never a silent pass
             return Failed(item.key, f"item {item.key}: {exc}")
         if burned is not None:
-            return _refused(strict, item, "burned_in_text", burned, task)
+            return _carrying(_refused(strict, item, "burned_in_text", burned, task), identifiers)
+    return _carrying(result, identifiers)
+
+
+#: Where a result carries, back to the build process, the identifiers its item's gate collected.
+_CARRIED = "_medblink_identifiers"
+
+
+def _carrying(result: Example | Skipped | Failed, identifiers: list[Any]) -> Example | Skipped | Failed:
+    """`result` with the item's identifiers attached (pickled with it to the build process, never
+    written: rows, caches and manifests take named fields only), so the build's scan of the
+    finished folder does not parse every input again."""
+    if not isinstance(result, Failed):
+        object.__setattr__(result, _CARRIED, identifiers)
     return result
+
+
+def carried_identifiers(result: Example | Skipped) -> list[Any] | None:
+    """The identifiers the worker's gate collected for `result`; None when it was not gated in this
+    build (a result taken from the cache of an interrupted run)."""
+    return getattr(result, _CARRIED, None)
 
 
 def _refused(strict: bool, item: SourceItem, reason: str, detail: str, task: str | None) -> Skipped | Failed:
