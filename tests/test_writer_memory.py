@@ -16,6 +16,19 @@ from medblink_build.questions import Question
 from medblink_build.recipe import TaskInfo
 
 
+def _example(i: int, image: bytes) -> Example:
+    return Example(
+        task="t",
+        key=f"s/{i:05d}",
+        images=[image],
+        question=Question("q", ("a", "b"), i % 2),
+        label={"i": i},
+        inputs=[InputFile("s", f"{i:05d}.png", "0" * 64)],
+        transforms=[],
+        derivation="d",
+    )
+
+
 def test_writer_memory_does_not_grow_with_rows(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     image = png_bytes(rng.integers(0, 255, (128, 128), dtype=np.uint8))  # incompressible, ~16 KB
@@ -24,20 +37,7 @@ def test_writer_memory_does_not_grow_with_rows(tmp_path: Path) -> None:
     writer.declare("synthetic", "1.0.0", "memory test", (TaskInfo("t", "X-ray", "chest", "d", "q"),))
 
     def add(i: int) -> None:
-        writer.add(
-            Example(
-                task="t",
-                key=f"s/{i:05d}",
-                images=[image],
-                question=Question("q", ("a", "b"), i % 2),
-                label={"i": i},
-                inputs=[InputFile("s", f"{i:05d}.png", "0" * 64)],
-                transforms=[],
-                derivation="d",
-            ),
-            manifest,
-            "synthetic",
-        )
+        writer.add(_example(i, image), manifest, "synthetic")
 
     for i in range(200):  # warm up: lazy imports of pyarrow/pandas happen on the first flushes
         add(i)
@@ -68,20 +68,7 @@ def test_row_groups_are_bounded_by_bytes_for_large_images(tmp_path: Path, monkey
     writer.declare("synthetic", "1.0.0", "memory test", (TaskInfo("t", "X-ray", "chest", "d", "q"),))
     tracemalloc.start()
     for i in range(40):  # 20 MB in all, fewer rows than one row-count group
-        writer.add(
-            Example(
-                task="t",
-                key=f"s/{i:05d}",
-                images=[image],
-                question=Question("q", ("a", "b"), i % 2),
-                label={"i": i},
-                inputs=[InputFile("s", f"{i:05d}.png", "0" * 64)],
-                transforms=[],
-                derivation="d",
-            ),
-            manifest,
-            "synthetic",
-        )
+        writer.add(_example(i, image), manifest, "synthetic")
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert 40 * len(image) > 18 * 1024 * 1024
