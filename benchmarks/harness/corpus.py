@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,20 @@ def _mark(folder: Path, params: dict[str, Any]) -> None:
     (folder / ".complete.json").write_text(json.dumps(params, sort_keys=True))
 
 
+def ensure_written(base: Path, params: dict[str, Any], what: str, write: Callable[[], Any]) -> bool:
+    """Write the corpus folder `base` with `write()` unless its marker says it holds `params`
+    (a rerun with the same parameters writes nothing). True if it was written now."""
+    if _marker_ok(base, params):
+        return False
+    if base.exists():
+        shutil.rmtree(base)
+    base.mkdir(parents=True)
+    print(f"  writing {what} ...", flush=True)
+    write()
+    _mark(base, params)
+    return True
+
+
 def make_dx_corpus(root: Path, size: int, distinct: int, counts: list[int]) -> dict[str, Any]:
     """`distinct` phantoms written once, then one folder per item count of hard links to them."""
     import multiprocessing
@@ -122,15 +137,10 @@ def make_ct_corpus(root: Path, slices: int, scratch: Path) -> dict[str, Any]:
     base = root / f"ct-512x512x{slices}"
     params = {"slices": slices, "shape": [slices, 512, 512], "syntax": EXPLICIT_VR_LE, "version": 1}
     t0 = time.perf_counter()
-    generated = False
-    if not _marker_ok(base, params):
-        if base.exists():
-            shutil.rmtree(base)
-        base.mkdir(parents=True)
-        print(f"  writing the 512 x 512 x {slices} CT series ...", flush=True)
-        run_child("gen_ct", {"folder": str(base), "slices": slices}, scratch, sample=False)
-        _mark(base, params)
-        generated = True
+    spec = {"folder": str(base), "slices": slices}
+    generated = ensure_written(
+        base, params, f"the 512 x 512 x {slices} CT series", lambda: run_child("gen_ct", spec, scratch, sample=False)
+    )
     files = sorted((base / "series").glob("*/*.dcm"))
     return {
         "folder": str(base),

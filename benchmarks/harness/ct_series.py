@@ -26,6 +26,7 @@ from typing import Any
 
 from .children import _preload, _self_stats, run_child
 from .common import CT_CENTRAL_FRACTION, CT_SOURCE, CT_WINDOW, EXPLICIT_VR_LE, PNG_LEVEL, PNG_STRATEGY
+from .corpus import ensure_written
 from .floors import floor_ct
 from .report import _env
 from .system import _io_counters, _status_kb, wait_for_quiet
@@ -38,17 +39,10 @@ def make_ct_series_corpus(root: Path, slices: int, series: int, scratch: Path) -
     """`series` CT series of `slices` 512 x 512 slices (distinct UIDs, the same phantom), cached."""
     base = root / f"ct-512x512x{slices}-{series}series"
     params = {"slices": slices, "series": series, "syntax": EXPLICIT_VR_LE, "version": 2}
-    marker = base / ".complete.json"
     t0 = time.perf_counter()
-    generated = False
-    if not (marker.exists() and json.loads(marker.read_text()) == params):
-        if base.exists():
-            shutil.rmtree(base)
-        base.mkdir(parents=True)
-        print(f"  writing {series} CT series of 512 x 512 x {slices} ...", flush=True)
-        run_child("gen_ct", {"folder": str(base), "slices": slices, "series": series}, scratch, sample=False)
-        marker.write_text(json.dumps(params))
-        generated = True
+    spec = {"folder": str(base), "slices": slices, "series": series}
+    what = f"{series} CT series of 512 x 512 x {slices}"
+    generated = ensure_written(base, params, what, lambda: run_child("gen_ct", spec, scratch, sample=False))
     dirs = sorted(p for p in (base / "series").iterdir() if p.is_dir())
     files = [f for d in dirs for f in sorted(d.glob("*.dcm"))]
     return {

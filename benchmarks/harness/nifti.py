@@ -60,20 +60,15 @@ _CORPUS_VERSION = 1
 
 def make_nifti_corpus(root: Path, scratch: Path) -> dict[str, Any]:
     """The subject folder under `root` (written once, then cached by parameters)."""
-    from .corpus import _mark, _marker_ok
+    from .corpus import ensure_written
 
     base = root / f"totalsegmentator-{'x'.join(map(str, SHAPE))}"
     params = {"shape": list(SHAPE), "spacing": list(SPACING), "classes": len(TS_CLASSES), "version": _CORPUS_VERSION}
     t0 = time.perf_counter()
-    generated = False
-    if not _marker_ok(base, params):
-        if base.exists():
-            shutil.rmtree(base)
-        base.mkdir(parents=True)
-        print(f"  writing the TotalSegmentator-sized subject ({' x '.join(map(str, SHAPE[::-1]))}) ...", flush=True)
-        run_child("gen_nifti", {"folder": str(base)}, scratch, sample=False)
-        _mark(base, params)
-        generated = True
+    what = f"the TotalSegmentator-sized subject ({' x '.join(map(str, SHAPE[::-1]))})"
+    generated = ensure_written(
+        base, params, what, lambda: run_child("gen_nifti", {"folder": str(base)}, scratch, sample=False)
+    )
     files = sorted(p for p in base.rglob("*.nii.gz"))
     distinct = {p.stat().st_ino: p.stat().st_size for p in files}
     return {
