@@ -472,12 +472,13 @@ def first_hit(texts: Iterable[str], identifiers: Iterable[Identifier]) -> Identi
     """
     haystack = "\n".join(texts)
     words = set(re.findall(r"[a-z0-9]+", haystack.lower()))
-    unique = list({i.pattern: i for i in identifiers}.values())
-    probed = [i for i in unique if i.probe and re.fullmatch(r"[a-z0-9]+", i.probe)]
+    probed: list[Identifier] = []
+    rest: list[Identifier] = []  # one pass: a membership test against `probed` made this quadratic
+    for identifier in {i.pattern: i for i in identifiers}.values():
+        (probed if identifier.probe and re.fullmatch(r"[a-z0-9]+", identifier.probe) else rest).append(identifier)
     for identifier in probed:
         if identifier.probe in words and _compiled(identifier).search(haystack):
             return identifier
-    rest = [i for i in unique if i not in probed]
     for start in range(0, len(rest), _BATCH):
         batch = rest[start : start + _BATCH]
         if _compile("|".join(f"(?:{i.pattern})" for i in batch)).search(haystack):

@@ -152,6 +152,31 @@ def test_ids_match_with_and_without_separators() -> None:
     assert first_hit(["id 1234567890"], ids) is None
 
 
+def test_the_final_scan_is_linear_in_the_identifiers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A whole release collects tens of thousands of identifiers (a CT series alone has 300 files):
+    sorting them into probed and batched ones must not compare them pairwise (it did: a list
+    membership test, quadratic, minutes at release size). Counted, not timed."""
+    from medblink_build import privacy
+    from medblink_build.privacy import Identifier, first_hit, forms_of
+
+    ids = [i for n in range(1500) for i in forms_of("LO", f"ACC{n:07d}", f"AccessionNumber of f{n}.dcm")]
+    ids += [i for n in range(1500) for i in forms_of("PN", f"Surname{n:04d}^Given", f"PatientName of f{n}.dcm")]
+    assert any(i.probe for i in ids) and any(not i.probe for i in ids)
+    compared = 0
+    original = Identifier.__eq__
+
+    def counting(self: Identifier, other: object) -> bool:
+        nonlocal compared
+        compared += 1
+        return original(self, other)
+
+    monkeypatch.setattr(privacy.Identifier, "__eq__", counting)
+    assert first_hit(["nothing to see"], ids) is None
+    hit = first_hit(["written by surname1499 given"], ids)
+    assert hit is not None and "f1499.dcm" in hit.origin
+    assert compared < len(ids)
+
+
 def test_a_common_word_in_a_name_is_not_identifying_on_its_own() -> None:
     from medblink_build.privacy import first_hit, forms_of
 

@@ -51,6 +51,49 @@ def test_non_finite_header_float_skips_the_item(tmp_path: Path, keyword: str, va
     assert skip["reason"] == "unreadable" and keyword in skip["detail"] and "finite" in skip["detail"]
 
 
+@pytest.mark.parametrize("implicit", [False, True])
+@pytest.mark.parametrize(
+    ("keyword", "value", "found"),
+    [
+        ("PixelSpacing", ["0.5", "nan"], "PixelSpacing = nan"),  # DS, multi-valued
+        ("SliceThickness", "1e999", "SliceThickness = inf"),  # DS that overflows
+        ("SpacingBetweenSlices", " -inf ", "SpacingBetweenSlices = -inf"),  # DS with padding
+        ("CTDIvol", float("nan"), "CTDIvol = nan"),  # FD
+        ("RecommendedDisplayFrameRateInFloat", float("inf"), "= inf"),  # FL
+    ],
+)
+def test_header_floats_are_checked_from_their_raw_bytes(
+    tmp_path: Path, implicit: bool, keyword: str, value: object, found: str
+) -> None:
+    """The float check reads unconverted elements from their bytes: the same verdicts, whatever
+    the VR (DS, FD, FL), its padding and multiplicity, and explicit or implicit VR files."""
+    from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    syntax = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    setattr(ds, keyword, value)
+    ds.file_meta.TransferSyntaxUID = syntax
+    ds.save_as(tmp_path / "bad.dcm")
+    with pytest.raises(ReaderError, match=found):
+        read_dicom_header(tmp_path / "bad.dcm")
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    setattr(ds, keyword, [0.5, 1.0] if isinstance(value, list) else 2.5)
+    ds.file_meta.TransferSyntaxUID = syntax
+    ds.save_as(tmp_path / "good.dcm")
+    assert read_dicom_header(tmp_path / "good.dcm").get(keyword) is not None
+
+
+def test_raw_float_values_big_endian_and_malformed_lengths() -> None:
+    import struct
+
+    from medblink_build.readers.header_values import _raw_numbers
+
+    assert _raw_numbers(struct.pack(">2d", 1.5, float("inf")), "FD", False) == [1.5, float("inf")]
+    assert _raw_numbers(struct.pack("<f", 2.0), "FL", True) == [2.0]
+    assert _raw_numbers(b"\x00" * 5, "FD", True) == []  # pydicom's own conversion reports the length
+    assert _raw_numbers(b"1\\abc\\ 2 \x00", "DS", True) == [1.0, 2.0]  # unparseable parts left to readers
+
+
 def test_nan_in_a_nested_sequence_and_an_empty_voi_lut_are_reader_errors(tmp_path: Path) -> None:
     from pydicom.dataset import Dataset
 

@@ -9,6 +9,7 @@ recipe sees such a value; other formats call `header_float` on each number they 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,24 +36,10 @@ def check_dicom_floats(ds: Any, path: str | Path) -> None:
     Unparseable decimal strings are left to the readers that use them (they already fall back or
     report); only values that parse to NaN/inf are refused here.
     """
-    from pydicom.multival import MultiValue
-
-    for elem in _elements(ds):
-        if elem.tag == _VOI_LUT_SEQUENCE:
-            _check_voi_lut(elem.value, path)
-        if elem.VR not in _FLOAT_VRS:
-            continue
-        try:
-            value = elem.value
-        except Exception:  # a malformed value: the reader that needs it reports it
-            continue
-        for number in value if isinstance(value, (list, tuple, MultiValue)) else [value]:
-            try:
-                f = float(number)
-            except (TypeError, ValueError):
-                continue
-            if not math.isfinite(f):
-                raise ReaderError(path, f"header value {elem.keyword or elem.tag} = {f} is not a finite number")
+    for name, numbers in _float_values(ds, path=path):
+        for number in numbers:
+            if not math.isfinite(number):
+                raise ReaderError(path, f"header value {name} = {number} is not a finite number")
 
 
 #: (0028,3010) VOI LUT Sequence, whose items must hold a LUT.
@@ -60,15 +47,19 @@ _VOI_LUT_SEQUENCE = 0x00283010
 #: Sequences whose numbers a dedicated reader validates, with a more specific skip reason: (0018,6011)
 #: Sequence of Ultrasound Regions (`invalid_ultrasound_calibration`). The worker's JSON check still backs it.
 _SKIPPED_SEQUENCES = frozenset({0x00186011})
+#: Binary float VRs: numpy dtype (little-endian) and item size.
+_BINARY_FLOATS = {"FD": ("<f8", 8), "FL": ("<f4", 4)}
 
 
-def _elements(ds: Any, depth: int = 0) -> Any:
-    """The float and sequence elements of `ds` and its sequences (what `check_dicom_floats` reads).
+def _float_values(ds: Any, depth: int = 0, path: str | Path = "") -> Iterator[tuple[str, Iterable[float]]]:
+    """(element name, its numbers) for every float element of `ds` and of its sequences.
 
-    Elements are looked at raw first and converted only when their VR can hold a float or a
-    sequence: converting every element of every slice of a series cost as much as parsing it. An
-    element pydicom cannot even convert is skipped (the reader that needs it reports it), so one
-    odd private tag does not make a file unreadable."""
+    Elements still raw (as parsed, not yet converted by pydicom) are read from their bytes: a
+    decimal string split at backslashes, binary floats as a numpy view. Converting them through
+    pydicom cost as much as parsing the file (every slice of a series has a dozen decimal
+    strings). Sequences and UN elements are converted, as pydicom would, so nested items are seen.
+    An element that cannot be read is skipped (the reader that needs it reports it), so one odd
+    private tag does not make a file unreadable."""
     from pydicom.datadict import dictionary_VR
 
     for tag in list(ds.keys()):
@@ -81,14 +72,60 @@ def _elements(ds: Any, depth: int = 0) -> Any:
                 vr = "UN"
         if vr not in _FLOAT_VRS and "SQ" not in vr and vr != "UN":
             continue
+        if vr in _FLOAT_VRS and getattr(raw, "is_raw", False):
+            yield _name(tag), _raw_numbers(raw.value, vr, raw.is_little_endian)
+            continue
         try:
             elem = ds[tag]
+            value = elem.value
         except Exception:
             continue
-        yield elem
-        if elem.VR == "SQ" and depth < 16 and int(elem.tag) not in _SKIPPED_SEQUENCES:
-            for item in elem.value or ():
-                yield from _elements(item, depth + 1)
+        if int(elem.tag) == _VOI_LUT_SEQUENCE:
+            _check_voi_lut(value, path)
+        if elem.VR in _FLOAT_VRS:
+            yield _name(tag), _converted_numbers(value)
+        elif elem.VR == "SQ" and depth < 16 and int(elem.tag) not in _SKIPPED_SEQUENCES:
+            for item in value or ():
+                yield from _float_values(item, depth + 1, path)
+
+
+def _name(tag: int) -> str:
+    from pydicom.datadict import keyword_for_tag
+    from pydicom.tag import Tag
+
+    return keyword_for_tag(tag) or str(Tag(tag))
+
+
+def _raw_numbers(value: bytes | None, vr: str, little_endian: bool) -> list[float]:
+    """The numbers of a raw DS, FD or FL value; parts that do not parse are left out."""
+    if not value:
+        return []
+    if vr == "DS":
+        numbers = []
+        for part in value.split(b"\\"):
+            try:
+                numbers.append(float(part.strip(b" \x00")))
+            except ValueError:
+                continue
+        return numbers
+    import numpy as np
+
+    dtype, size = _BINARY_FLOATS[vr]
+    if len(value) % size:
+        return []  # malformed length: pydicom reports it to the reader that converts it
+    return np.frombuffer(value, dtype=dtype if little_endian else dtype.replace("<", ">")).tolist()
+
+
+def _converted_numbers(value: Any) -> list[float]:
+    from pydicom.multival import MultiValue
+
+    numbers = []
+    for number in value if isinstance(value, (list, tuple, MultiValue)) else [value]:
+        try:
+            numbers.append(float(number))
+        except (TypeError, ValueError):
+            continue
+    return numbers
 
 
 def _check_voi_lut(items: Any, path: str | Path) -> None:
