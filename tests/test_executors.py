@@ -64,3 +64,27 @@ def test_unreachable_scheduler_is_a_clear_error(xray_source: Path, tmp_path: Pat
         "tcp://127.0.0.1:1",
     )
     assert code != 0 and "Dask scheduler" in output
+
+
+def test_one_worker_pool_serves_every_recipe_of_a_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A release runs its recipes one after another on the same workers: a pool per recipe cost
+    its start, its imports and a wait for the items built ahead of the last row, nine times over."""
+    from medblink_build.build import pipeline
+
+    made: list[tuple[object, ...]] = []
+    real = pipeline.make_executor
+
+    def counted(*args: object) -> object:
+        made.append(args)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline, "make_executor", counted)
+    outputs = []
+    for workers in ("2", "1"):
+        out = tmp_path / f"w{workers}"
+        tasks = "imaging_orientation_cxr,morphology_quantification,age_estimation"
+        code, output = run_cli("build", "--tasks", tasks, "--out", out, "--workers", workers, "--quiet")
+        assert code == 0, output
+        outputs.append(_digests(out))
+    assert [args[1] for args in made] == [2, 1]  # one executor per build, whatever the recipes
+    assert outputs[0] == outputs[1]

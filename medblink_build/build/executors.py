@@ -13,7 +13,7 @@ import multiprocessing
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Protocol, TypeVar
 
@@ -27,12 +27,12 @@ EXECUTORS = ("serial", "process", "dask")
 
 
 class Executor(Protocol):
-    def map_ordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]: ...
+    def map_ordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Generator[R, None, None]: ...
 
     def close(self, abort: bool = False) -> None: ...
 
 
-def _ordered(submit: Callable[[Any], Any], items: Iterable[Any], limit: int) -> Iterator[Any]:
+def _ordered(submit: Callable[[Any], Any], items: Iterable[Any], limit: int) -> Generator[Any, None, None]:
     """Results of `submit`ted futures in input order, with at most `limit` in flight."""
     window: deque[Any] = deque()
     try:
@@ -50,7 +50,7 @@ def _ordered(submit: Callable[[Any], Any], items: Iterable[Any], limit: int) -> 
 class SerialExecutor:
     """Runs each item in the calling process: simplest to debug, used for --workers 1."""
 
-    def map_ordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+    def map_ordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Generator[R, None, None]:
         for item in items:
             yield fn(item)
 
@@ -73,7 +73,7 @@ class ProcessExecutor:
             max_workers=workers, mp_context=context, initializer=worker_started, initargs=(os.getpid(),)
         )
 
-    def map_ordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+    def map_ordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Generator[R, None, None]:
         return _ordered(lambda item: self._pool.submit(fn, item), items, self.workers * self.prefetch)
 
     def close(self, abort: bool = False) -> None:
@@ -126,7 +126,7 @@ class DaskExecutor:
             raise MedblinkError(f"cannot reach the Dask scheduler {scheduler or '(local)'}: {exc}") from exc
         self.limit = max(1, len(self._client.scheduler_info().get("workers", {})) or workers) * prefetch
 
-    def map_ordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+    def map_ordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Generator[R, None, None]:
         return _ordered(lambda item: self._client.submit(fn, item, pure=False), items, self.limit)
 
     def close(self, abort: bool = False) -> None:

@@ -38,7 +38,7 @@ from ..seeding import stable_hash
 from ..sources.folder import FolderSource
 from ..sources.samples import materialize_sample
 from ..subject import screen
-from .executors import make_executor
+from .executors import Executor, make_executor
 from .result_cache import work_folder
 from .worker import Failed, Job, build_one, carried_identifiers, gated_skip, recipe_instance
 
@@ -186,8 +186,16 @@ def _build_locked(
         )
         cache = str(work_folder(out) / "results") if options.resume else None
         seen: list[list[Any]] = []  # per item that took part: the identifiers its gate collected
-        for run in runs:
-            _run_one(run, writer, options, Path(scratch), progress, cache, seen)
+        # One pool for every recipe of the build: workers start (and import) once, and the items a
+        # run built ahead of its last row finish while the next run's items queue behind them.
+        executor = make_executor(options.executor, options.workers, options.scheduler)
+        try:
+            for run in runs:
+                _run_one(run, writer, executor, options, Path(scratch), progress, cache, seen)
+        except BaseException:
+            executor.close(abort=True)
+            raise
+        executor.close()
         crash_point("before-finish")
         if not options.allow_empty and not any(writer.counts().values()):
             raise BuildFailed(_empty_message(out, writer.skip_counts()))
@@ -219,6 +227,7 @@ def _empty_message(out: Path, skipped: dict[str, int]) -> str:
 def _run_one(
     run: RecipeRun,
     writer: DatasetWriter,
+    executor: Executor,
     options: BuildOptions,
     scratch: Path,
     progress: Callable[[int | None], Any] | None,
@@ -259,7 +268,6 @@ def _run_one(
         pins=dict(run.pins),
     )
     bar = progress(len(items)) if progress else None
-    executor = make_executor(options.executor, options.workers, options.scheduler)
     # Which task each item will feed, when the recipe can tell from metadata alone. Items of a task
     # that is already full are neither built nor recorded, and the build stops once no remaining
     # item can feed a task that still has room (so --limit on a chest-only source stops early).
@@ -279,8 +287,9 @@ def _run_one(
             yield item
 
     done: set[int] = set()  # items that ended as a row or a skip; the rest were cut by the limit
+    results = executor.map_ordered(functools.partial(build_one, job), feed())
     try:
-        for result in executor.map_ordered(functools.partial(build_one, job), feed()):
+        for result in results:
             if bar is not None:
                 bar.update(1)
             index = submitted.popleft()
@@ -311,12 +320,8 @@ def _run_one(
                 crash_point("after-first-row")
             if all(full(task) for task in limits):
                 break
-    except BaseException:
-        executor.close(abort=True)
-        raise
-    else:
-        executor.close()
     finally:
+        results.close()  # items not started are cancelled; the build's caller ends the pool
         if bar is not None:
             bar.close()
     for index, item in enumerate(items):

@@ -94,6 +94,35 @@ def _load(path: Path, data: bytes | None, version: int) -> Any:
     return klass.from_file_map({"header": holder, "image": holder})
 
 
+def _voxels(img: Any, path: Path, data: bytes | None, scaled: bool) -> np.ndarray:
+    """The stored voxels, as `np.asanyarray(img.dataobj)` gives them.
+
+    Unscaled voxels of a single-file NIfTI given as bytes are inflated straight into an array
+    allocated for them (nibabel's geometry: offset, dtype, shape, order). nibabel reads into a
+    zero-filled bytearray first, which cost more than the inflation itself for a mask (141 ms
+    against 34 ms for a 512 x 512 x 500 mask). Scaled voxels go through nibabel, which applies
+    scl_slope/scl_inter only if the header sets them."""
+    proxy = img.dataobj
+    if scaled or data is None or not path.name.lower().endswith((".nii", ".nii.gz")):
+        return np.asanyarray(proxy)
+    arr = np.empty(proxy.shape, proxy.dtype, order=proxy.order)
+    target = memoryview(arr.reshape(-1, order="A")).cast("B")  # the array's memory, in its own order
+    stream = _stream(data)
+    try:
+        stream.seek(proxy.offset)
+        filled = 0
+        while filled < target.nbytes:
+            n = stream.readinto(target[filled:])
+            if not n:
+                break
+            filled += n
+    finally:
+        stream.close()
+    if filled < target.nbytes:
+        raise ReaderError(path, f"voxel data ends after {filled} of {target.nbytes} bytes (truncated file?)")
+    return arr
+
+
 def read_nifti(path: str | Path, data: bytes | None = None) -> Volume:
     """Read a 3-D NIfTI volume (or 4-D with a single volume) into the canonical LPS+ `Volume`.
 
@@ -136,7 +165,9 @@ def read_nifti(path: str | Path, data: bytes | None = None) -> Volume:
         volume_estimate(voxels, disk_dtype.itemsize, value_bytes),
     )
     try:
-        arr = np.asanyarray(img.dataobj)  # applies scl_slope/inter only if the header sets them
+        arr = _voxels(img, path, data, scaled)
+    except ReaderError:
+        raise
     except Exception as exc:  # EOFError, zlib.error, OSError, ValueError for short files
         raise ReaderError(path, f"cannot read voxel data (truncated or corrupt?): {type(exc).__name__}: {exc}") from exc
     arr = np.asarray(arr)
