@@ -35,7 +35,7 @@ def run_build(release: Path, sources: Path, out: Path, workers: int, tasks: list
     own0 = os.times()
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    sampler = TreeSampler(proc.pid)
+    sampler = TreeSampler(proc.pid, pss_every=8)  # PSS every 2 s: smaps_rollup is costly
     sampler.start()
     output, _ = proc.communicate()
     wall = time.perf_counter() - t0

@@ -429,10 +429,11 @@ def _decode_into(out: np.ndarray, k: int, ds: Any, s: _Slice) -> np.ndarray:
 
     ts = ds.file_meta.get("TransferSyntaxUID")
     check_codestream(s.path, ds, s.frame)
+    view = {"view_only": True} if _viewable(ds, ts) else {}
     arr = decode_or_raise(
         s.path,
         f"pixel data of {_name(s)} ({getattr(ts, 'name', ts)})",
-        lambda: pixel_array(ds, index=s.frame) if s.frame is not None else pixel_array(ds),
+        lambda: pixel_array(ds, index=s.frame, **view) if s.frame is not None else pixel_array(ds, **view),
     )
     if arr.shape != (s.rows, s.cols):
         raise ReaderError(s.path, f"decoded {_name(s)} has shape {arr.shape}, header says {s.rows}x{s.cols}")
@@ -450,6 +451,17 @@ def _decode_into(out: np.ndarray, k: int, ds: Any, s: _Slice) -> np.ndarray:
     addend = arr.dtype.type(shift) if fits else np.int64(shift)  # in the stored type: no casting loop
     np.add(arr, addend, out=out[k], casting="unsafe")  # the sums fit `out`: checked just above
     return out
+
+
+def _viewable(ds: Any, ts: Any) -> bool:
+    """Whether pydicom can give the plane as a view of the parsed bytes, with no copy (the plane
+    is written into the volume right after, which is then its only copy): native pixel data whose
+    every allocated bit is stored (otherwise pydicom must correct the unused bits in a copy)."""
+    if ts is None or getattr(ts, "is_encapsulated", True) or not getattr(ts, "is_little_endian", False):
+        return False
+    allocated, stored = ds.get("BitsAllocated"), ds.get("BitsStored")
+    photometric = str(ds.get("PhotometricInterpretation", ""))
+    return allocated in (8, 16, 32) and stored == allocated and photometric != "YBR_FULL_422"
 
 
 def _integer_shift(arr: np.ndarray, src: Any) -> int | None:
