@@ -68,6 +68,7 @@ def canonicalise(
     *,
     path: str | Path = "<volume>",
     owned: bool = False,
+    flipped: tuple[bool, bool, bool] | None = None,
 ) -> Volume:
     """Permute/flip `data_kji` (indexed [k, j, i]) so that +i, +j, +k point to L, P, S as closely as possible.
 
@@ -76,6 +77,8 @@ def canonicalise(
     whole permutation, so two voxel axes never claim the same LPS axis), flipped if it points the
     wrong way, and origin/spacing follow. With `owned` (the caller gives up `data_kji`) flips
     without a permutation are done in place, one plane at a time, so a volume is never held twice.
+    `flipped`: the reader already wrote the voxels flipped as `flip_plan(affine)` says (while
+    decoding them), so only the geometry is computed here.
     `meta` gains `stored_orientation` (the input's axis codes)
     and `obliquity_degrees`; `warnings` gains a line if the residual rotation exceeds 1 degree.
     """
@@ -89,13 +92,9 @@ def canonicalise(
     steps = np.linalg.norm(cols, axis=0)
     if np.any(steps <= 0) or abs(np.linalg.det(cols)) <= 1e-12 * float(np.prod(steps)):
         raise ReaderError(path, f"voxel-to-patient affine is degenerate (zero or collinear axes): {cols.tolist()}")
-    unit = cols / steps
-
-    # perm[d] = voxel axis (0 = i, 1 = j, 2 = k) that becomes LPS axis d; the permutation with
-    # the largest summed |cosine| is the closest canonical orientation (ties: the first found,
-    # i.e. the least permuted).
-    perm = max(itertools.permutations(range(3)), key=lambda p: sum(abs(unit[d, p[d]]) for d in range(3)))
-    signs = [1.0 if unit[d, perm[d]] >= 0 else -1.0 for d in range(3)]
+    perm, signs = _orientation(cols / steps)
+    if flipped is not None and (tuple(perm) != (0, 1, 2) or flipped != tuple(sg < 0 for sg in signs)):
+        raise ValueError(f"voxels flipped as {flipped}, but the closest orientation needs {perm}, {signs}")
 
     n_ijk = data.shape[::-1]  # (ni, nj, nk)
     arr_ijk = data.transpose(2, 1, 0).transpose(perm)
@@ -107,7 +106,9 @@ def canonicalise(
         if signs[d] < 0:
             arr_ijk = np.flip(arr_ijk, axis=d)
             origin += (n_ijk[a] - 1) * cols[:, a]  # new voxel 0 is the old last voxel along a
-    if owned and tuple(perm) == (0, 1, 2) and data.flags.c_contiguous and data.flags.writeable:
+    if flipped is not None:
+        out = data  # the reader wrote them flipped already
+    elif owned and tuple(perm) == (0, 1, 2) and data.flags.c_contiguous and data.flags.writeable:
         out = _flip_in_place(data, [d for d in range(3) if signs[d] < 0])
     else:
         out = np.ascontiguousarray(arr_ijk.transpose(2, 1, 0))
@@ -135,6 +136,33 @@ def canonicalise(
         meta=meta,
         warnings=warnings,
     )
+
+
+def _orientation(unit: np.ndarray) -> tuple[tuple[int, ...], list[float]]:
+    """(perm, signs) of the closest canonical orientation of unit voxel axes (columns of `unit`).
+
+    perm[d] = voxel axis (0 = i, 1 = j, 2 = k) that becomes LPS axis d; the permutation with the
+    largest summed |cosine| is the closest canonical orientation (ties: the first found, i.e. the
+    least permuted). signs[d] = -1 where that voxel axis points away from L, P or S."""
+    perm = max(itertools.permutations(range(3)), key=lambda p: sum(abs(unit[d, p[d]]) for d in range(3)))
+    return perm, [1.0 if unit[d, perm[d]] >= 0 else -1.0 for d in range(3)]
+
+
+def flip_plan(affine_ijk_to_lps: np.ndarray) -> tuple[bool, bool, bool] | None:
+    """Which voxel axes (i, j, k) `canonicalise` would flip, when it needs no permutation (None
+    otherwise, or for an affine it would refuse): a reader can then write the voxels flipped as
+    it decodes them, instead of flipping the decoded volume in a second pass."""
+    affine = np.asarray(affine_ijk_to_lps, dtype=np.float64)
+    if affine.shape != (4, 4) or not np.isfinite(affine).all():
+        return None
+    cols = affine[:3, :3]
+    steps = np.linalg.norm(cols, axis=0)
+    if np.any(steps <= 0) or abs(np.linalg.det(cols)) <= 1e-12 * float(np.prod(steps)):
+        return None
+    perm, signs = _orientation(cols / steps)
+    if tuple(perm) != (0, 1, 2):
+        return None
+    return (signs[0] < 0, signs[1] < 0, signs[2] < 0)
 
 
 def _flip_in_place(data_kji: np.ndarray, lps_axes: list[int]) -> np.ndarray:
