@@ -35,6 +35,7 @@ import numpy as np
 from ..errors import ReaderError
 from ..fsnames import read_regular
 from ..volume import Volume
+from . import buffers
 from .decoding import check_codestream, decode_or_raise
 from .dicom_contrast import contrast_attributes
 from .dicom_image import read_dicom_header
@@ -625,7 +626,7 @@ def _read_stream(files: list[Path], stream: Iterator[bytes], label: Path, header
         if data is None:
             check_voxel_count(label, (len(files), s.rows, s.cols))
             _check_series_memory(label, (len(files), s.rows, s.cols))
-            data = np.empty((len(files), s.rows, s.cols), dtype=np.int16 if _rescale_is_integral(ds) else np.float32)
+            data = buffers.empty((len(files), s.rows, s.cols), np.int16 if _rescale_is_integral(ds) else np.float32)
         elif (s.rows, s.cols) != (slices[0].rows, slices[0].cols):
             first = slices[0]
             sizes = f"{s.rows}x{s.cols} pixels in {_name(s)} but {first.rows}x{first.cols} in {_name(first)}"

@@ -31,6 +31,7 @@ import numpy as np
 
 from ..errors import ReaderError
 from ..volume import Volume
+from . import buffers
 from .header_values import header_float
 from .limits import check_memory, volume_estimate
 from .volume_canonical import canonicalise, check_voxel_count, flip_plan
@@ -115,7 +116,7 @@ def _voxels(
     if scaled or data is None or not path.name.lower().endswith((".nii", ".nii.gz")) or proxy.order != "F":
         arr = np.asarray(np.asanyarray(proxy)).reshape((nx, ny, nz), order="F")
         return arr.transpose(2, 1, 0), None
-    out = np.empty((nz, ny, nx), proxy.dtype)  # [k, j, i] in C order: the stored (Fortran) bytes' order
+    out = buffers.empty((nz, ny, nx), proxy.dtype)  # [k, j, i] in C order: the stored (Fortran) bytes' order
     chunks = _inflated(data) if data[:2] == _GZIP_MAGIC else iter([memoryview(data)])
     flips = plan if plan is not None and any(plan) else None
     _copy_voxels(chunks, int(proxy.offset), out, flips, path)
