@@ -66,7 +66,7 @@ class Manifest:
     tasks: tuple[str, ...] = ()
     include: tuple[str, ...] = ()
     detect: tuple[str, ...] = ()
-    item: str = "file"  # what one item is: a file, a DICOM series, or a folder (primary + companions)
+    item: str = "file"  # one item: a file, a DICOM series, a series folder, or a folder (primary + companions)
     companions: tuple[str, ...] = ()  # for item = "folder": globs relative to the primary's folder
     layout: str = ""
     defaults: dict[str, str] = field(default_factory=dict)
@@ -114,7 +114,11 @@ def _inside_root(path: str, origin: str, field_name: str) -> str:
     return str(posix)
 
 
-ITEM_KINDS = ("file", "series", "folder")
+#: "series" groups DICOM files by SeriesInstanceUID (a header parse of every file while listing);
+#: "series-folder" takes each folder's files as one series without reading them (layouts that keep
+#: one series per folder, as TCIA's NBIA Data Retriever writes them): the series reader still checks
+#: the folder, and a folder holding several series is a recorded skip.
+ITEM_KINDS = ("file", "series", "series-folder", "folder")
 #: How a metadata table's key column matches an item: its relative path, file name, file stem, or
 #: (for folder items) the item's folder relative to the root.
 TABLE_MATCHES = ("relpath", "name", "stem", "folder")

@@ -140,6 +140,41 @@ def test_nbia_download_gives_one_item_per_series_joined_to_metadata_csv(sources:
             assert [Path(f).name for f in item.files] == [f"1-{k:03d}.dcm" for k in range(1, lf.CT_SHAPE[0] + 1)]
 
 
+def test_nbia_series_folders_are_listed_without_reading_a_header(
+    sources: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Retriever writes one folder per series: listing 40,000 slices must not parse each of
+    them (0.3 ms a file in the main process, with the workers idle)."""
+    from medblink_build.readers import dicom_image, volume_dicom
+
+    def no_parse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a header was parsed while listing")
+
+    monkeypatch.setattr(volume_dicom, "read_dicom_header", no_parse)
+    monkeypatch.setattr(dicom_image, "read_dicom_header", no_parse)
+    assert len(_items(sources, "hcc-tace-seg")) == 2 * (len(lf.HCC_SERIES) + 1)
+
+
+def test_a_series_folder_holding_two_series_is_a_recorded_skip(tmp_path: Path) -> None:
+    """series-folder trusts the layout only as far as listing goes: the reader checks every
+    file's SeriesInstanceUID, so a folder the layout got wrong is a skip naming it, not a volume."""
+    lf.write_hcc_tace_seg(tmp_path)
+    study = next((tmp_path / "hcc-tace-seg").rglob("*CT ABDOMEN LIVER*"))
+    first, second = sorted(p for p in study.iterdir() if "Segmentation" not in p.name)[:2]
+    for f in sorted(second.iterdir())[:3]:
+        f.rename(first / f"x-{f.name}")
+    out = tmp_path / "out"
+    code, output = run_cli(
+        "recipe", "enhancement", "--source", f"hcc-tace-seg={tmp_path / 'hcc-tace-seg'}", "--out", out, "--quiet"
+    )
+    assert code == 0, output
+    manifest = json.loads((out / "manifest.json").read_text())
+    [skip] = [s for s in manifest["skipped"]["items"] if s["key"].endswith(first.name)]
+    assert "mixed series" in skip["detail"]
+    (entry,) = [a for a in manifest["accounting"] if a["source"] == "hcc-tace-seg"]
+    assert entry["files"] == entry["in_rows"] + entry["skipped"] + entry["filtered"]
+
+
 def test_nbia_seg_series_are_never_enhancement_rows(built: Path) -> None:
     manifest = json.loads((built / "manifest.json").read_text())
     seg_rows = [

@@ -220,8 +220,9 @@ class FolderSource:
         """The source's items in sorted order, with their metadata merged.
 
         One item per image file (layout.item = "file"), per DICOM series ("series": the files of
-        one SeriesInstanceUID), or per folder ("folder": a primary file matching the include globs
-        plus the companion files beside it, e.g. a CT and its organ masks).
+        one SeriesInstanceUID; "series-folder": the files of one folder, one series per folder), or
+        per folder ("folder": a primary file matching the include globs plus the companion files
+        beside it, e.g. a CT and its organ masks).
         """
         yield from self.scan().items
 
@@ -271,6 +272,12 @@ class FolderSource:
             for rel in candidates:
                 files = [rel, *self._companions(rel)]
                 yield (rel if kind == "file" else PurePosixPath(rel).parent.as_posix()), files
+        elif kind == "series-folder":  # one series per folder: listed without parsing a header
+            folders: dict[str, list[str]] = {}
+            for rel in candidates:
+                folders.setdefault(PurePosixPath(rel).parent.as_posix(), []).append(rel)
+            for folder in sorted(folders):
+                yield folder, sorted(folders[folder])
         else:  # series
             from ..readers.volume_dicom import group_series_files
 
