@@ -206,7 +206,7 @@ def test_source_specific_facts() -> None:
     assert (total.item, total.companions) == ("folder", ("segmentations/*.nii.gz",))
     (meta,) = total.tables  # meta.csv keys the subject folder
     assert (meta.key, meta.match, meta.delimiter) == ("image_id", "folder", ";")
-    assert manifests["hcc-tace-seg"].item == "series"
+    assert manifests["hcc-tace-seg"].item == "series-folder"  # the NBIA Retriever: one folder per series
     (siim,) = manifests["siim-ct-medical-images"].tables
     assert (siim.key, siim.match, siim.columns) == ("dicom_name", "name", {"contrast": "Contrast", "age": "Age"})
     (bone,) = manifests["rsna-bone-age"].tables
