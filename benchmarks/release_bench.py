@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -48,23 +47,6 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _check_disk(root: Path, counts: dict[str, int], sizes: dict[str, object]) -> None:
-    """The CT series are full copies (see release_corpus): refuse early rather than fill the disk."""
-    need = 0
-    if "image_enhancement_detection" in counts:
-        z, y, x = sizes["ct_shape"]  # type: ignore[misc]
-        need = counts["image_enhancement_detection"] * z * y * x * 2
-    root.mkdir(parents=True, exist_ok=True)
-    free = shutil.disk_usage(root).free
-    if (root / "hcc-tace-seg").exists():
-        return
-    if need + 4 * 2**30 > free:
-        raise SystemExit(
-            f"{root}: the CT series need {need / 2**30:.1f} GiB and {free / 2**30:.1f} GiB are free "
-            f"(with 4 GiB spare); use a smaller --scale or another --corpus"
-        )
-
-
 def _warm(root: Path) -> None:
     """Read every distinct file once: all runs read from the page cache (I/O is not measured)."""
     seen: set[int] = set()
@@ -87,7 +69,6 @@ def main(argv: list[str] | None = None) -> int:
     counts = rc.scaled_counts(args.scale, tasks)
     root = args.corpus.resolve()
     sources = root / ("sources-tiny" if args.tiny else "sources")
-    _check_disk(sources, counts, sizes)
     t0 = time.perf_counter()
     corpus = rc.write_corpus(sources, counts, sizes)
     corpus_s = time.perf_counter() - t0

@@ -22,7 +22,7 @@ from typing import Any
 from .common import EXPLICIT_VR_LE
 
 #: Bumped whenever a writer's output changes, so a cached corpus is rewritten.
-CORPUS_VERSION = 2
+CORPUS_VERSION = 3  # 3: CT series items are hard links (hcc-tace-seg lists by folder)
 
 #: Real sizes (the issue's list). TINY is for the layout test: same layouts, toy pixels.
 REAL: dict[str, Any] = {
@@ -167,20 +167,15 @@ NBIA_HEADER = (
 HCC_PHASES = ((2, "PRE CONTRAST LIVER", False), (4, "PORTAL VENOUS LIVER", True))
 
 
-def _uid_variant(uid: str, k: int) -> str:
-    """Another UID of the same length (so it can be patched into the file's bytes in place)."""
-    head, tail = uid[:-6], uid[-6:]
-    return f"{head}{(int(tail) + 7919 * (k + 1)) % 10**6:06d}"
-
-
 def write_hcc_tace_seg(dest: Path, n: int, sizes: dict[str, Any], distinct: int = 2) -> dict[str, Any]:
     """HCC-TACE-Seg as the NBIA Data Retriever writes it (one folder per series, metadata.csv), every
     series a 512 x 512 x 300 single-frame CT series, the phase in SeriesDescription.
 
-    Hard links cannot make series items: the toolkit groups a source's DICOM files by
-    SeriesInstanceUID, so linked copies would merge into one series. The copies of the `distinct`
-    written series are real files whose Study, Series and SOP Instance UIDs are patched in place
-    (same length), so each item is a series of its own; the disk use is the full size."""
+    The manifest lists this layout one series per folder (`item = "series-folder"`), so every
+    item is a folder of hard links to one of the `distinct` written series, as for the other
+    sources. (Corpus version 2 wrote real copies with patched UIDs, 21 GB at full scale, while the
+    source was grouped by SeriesInstanceUID: more than this VM kept in its page cache, so the CT
+    run partly measured the disk.)"""
     import pydicom
 
     from medblink_build.samples.phantoms_ct import abdomen
@@ -204,30 +199,23 @@ def write_hcc_tace_seg(dest: Path, n: int, sizes: dict[str, Any], distinct: int 
             extra={"SeriesNumber": number},
         )
         del phantom
-        sops = [str(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID) for f in files]
         head = pydicom.dcmread(files[0], stop_before_pixels=True)
-        originals.append((files, sops, str(head.StudyInstanceUID), str(head.SeriesInstanceUID), number, description))
+        originals.append((files, str(head.StudyInstanceUID), str(head.SeriesInstanceUID), number, description))
     lines = [NBIA_HEADER]
     for k in range(n):
-        files, sops, study_uid, series_uid, number, description = originals[k % distinct]
+        files, study_uid, series_uid, number, description = originals[k % distinct]
         patient = f"HCC_{1 + k // 2:03d}"
         series = f"{number}.000000-{description}-{(k * 7717) % 100_000:05d}"
         folder = download / "HCC-TACE-Seg" / patient / study / series
-        folder.mkdir(parents=True, exist_ok=True)
-        new_study, new_series = _uid_variant(study_uid, k), _uid_variant(series_uid, k)
-        for j, (src, sop) in enumerate(zip(files, sops, strict=True), start=1):
-            data = src.read_bytes()
-            for old, new in ((series_uid, new_series), (study_uid, new_study), (sop, _uid_variant(sop, k))):
-                data = data.replace(old.encode(), new.encode())
-            (folder / f"1-{j:03d}.dcm").write_bytes(data)
+        for j, src in enumerate(files, start=1):
+            _link(src, folder / f"1-{j:03d}.dcm")
         lines.append(
-            f"{new_series},HCC-TACE-Seg,NO,https://doi.org/10.7937/TCIA.5FNA-0924,{patient},{new_study},"
+            f"{series_uid},HCC-TACE-Seg,NO,https://doi.org/10.7937/TCIA.5FNA-0924,{patient},{study_uid},"
             f"CT ABDOMEN LIVER,02-15-1998,{description},GE MEDICAL SYSTEMS,CT,CT Image Storage,"
             f"1.2.840.10008.5.1.4.1.1.2,{len(files)},{sum(f.stat().st_size for f in files) / 2**20:.2f} MB,"
             f"./HCC-TACE-Seg/{patient}/{study}/{series},2022-01-24T14:23:05.102"
         )
     (download / "metadata.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    shutil.rmtree(_pool(dest))  # the items are full copies: the originals are not needed
     return {
         "layout": "manifest-N/HCC-TACE-Seg/<patient>/<study>/<series>/1-NNN.dcm + metadata.csv (NBIA)",
         "size": f"{cols} x {rows} x {slices} int16, explicit VR LE, one file per slice",

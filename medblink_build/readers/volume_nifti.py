@@ -5,15 +5,16 @@ nibabel's affine are negated before `canonicalise` permutes/flips the voxels. Th
 nibabel picks (`img.affine`: sform if its code is set, else qform, else a pixdim-only fallback that
 is reported as a warning because the orientation is then unknown).
 
-Voxel values go through `np.asanyarray(img.dataobj)`, which applies scl_slope/scl_inter only when
-the header sets a real scaling; an unscaled integer label map therefore stays integer (a mask is
-never turned into float64 as `get_fdata` would).
+Voxel values are the stored ones, as `np.asanyarray(img.dataobj)` gives them: scl_slope/scl_inter
+are applied (by nibabel) only when the header sets a real scaling, so an unscaled integer label
+map stays integer (a mask is never turned into float64 as `get_fdata` would).
 
 Given the file's bytes (`data`, as `ItemContext` has read and hashed them), the volume is parsed
-from memory: nibabel reads the header and voxels from a stream over those bytes, and a .nii.gz is
-inflated by `indexed_gzip` (1.4-2x stdlib gzip on CT and masks, see benchmarks/README.md; the
-result is the same bytes). The file is then not opened again, and only files a recipe reads are
-ever decompressed.
+from memory: nibabel reads the header from a stream over those bytes (inflated by indexed_gzip),
+and unscaled voxels are inflated by ISA-L (`isal`) a few MB at a time, written flipped to LPS as
+they arrive when the orientation needs only flips (see benchmarks/README.md; the result is the
+same bytes). The file is then not opened again, and only files a recipe reads are ever
+decompressed.
 """
 
 from __future__ import annotations
