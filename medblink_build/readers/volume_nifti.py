@@ -121,7 +121,7 @@ def _voxels(
     chunks = _inflated(data) if data[:2] == _GZIP_MAGIC else iter([memoryview(data)])
     flips = plan if plan is not None and any(plan) else None
     _copy_voxels(chunks, int(proxy.offset), out, flips, path)
-    return out, plan if plan is not None else None
+    return out, plan  # all False: nothing to flip; None: canonicalise permutes a copy
 
 
 def _inflated(data: bytes) -> Iterator[bytes]:
