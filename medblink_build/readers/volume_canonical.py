@@ -85,13 +85,7 @@ def canonicalise(
     data = np.asarray(data_kji)
     if data.ndim != 3:
         raise ReaderError(path, f"expected a 3-D voxel array, got shape {data.shape}")
-    affine = np.asarray(affine_ijk_to_lps, dtype=np.float64)
-    if affine.shape != (4, 4) or not np.isfinite(affine).all():
-        raise ReaderError(path, f"voxel-to-patient affine is not a finite 4x4 matrix: {affine.tolist()}")
-    cols = affine[:3, :3]  # column a = LPS step of voxel axis a (0 = i, 1 = j, 2 = k)
-    steps = np.linalg.norm(cols, axis=0)
-    if np.any(steps <= 0) or abs(np.linalg.det(cols)) <= 1e-12 * float(np.prod(steps)):
-        raise ReaderError(path, f"voxel-to-patient affine is degenerate (zero or collinear axes): {cols.tolist()}")
+    affine, cols, steps = _axes(affine_ijk_to_lps, path)
     perm, signs = _orientation(cols / steps)
     if flipped is not None and (tuple(perm) != (0, 1, 2) or flipped != tuple(sg < 0 for sg in signs)):
         raise ValueError(f"voxels flipped as {flipped}, but the closest orientation needs {perm}, {signs}")
@@ -138,6 +132,19 @@ def canonicalise(
     )
 
 
+def _axes(affine_ijk_to_lps: np.ndarray, path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(affine, its 3x3 columns = the LPS step of voxel axis i, j, k, their lengths), or
+    ReaderError for an affine that is not finite, or has zero or collinear axes."""
+    affine = np.asarray(affine_ijk_to_lps, dtype=np.float64)
+    if affine.shape != (4, 4) or not np.isfinite(affine).all():
+        raise ReaderError(path, f"voxel-to-patient affine is not a finite 4x4 matrix: {affine.tolist()}")
+    cols = affine[:3, :3]
+    steps = np.linalg.norm(cols, axis=0)
+    if np.any(steps <= 0) or abs(np.linalg.det(cols)) <= 1e-12 * float(np.prod(steps)):
+        raise ReaderError(path, f"voxel-to-patient affine is degenerate (zero or collinear axes): {cols.tolist()}")
+    return affine, cols, steps
+
+
 def _orientation(unit: np.ndarray) -> tuple[tuple[int, ...], list[float]]:
     """(perm, signs) of the closest canonical orientation of unit voxel axes (columns of `unit`).
 
@@ -152,13 +159,10 @@ def flip_plan(affine_ijk_to_lps: np.ndarray) -> tuple[bool, bool, bool] | None:
     """Which voxel axes (i, j, k) `canonicalise` would flip, when it needs no permutation (None
     otherwise, or for an affine it would refuse): a reader can then write the voxels flipped as
     it decodes them, instead of flipping the decoded volume in a second pass."""
-    affine = np.asarray(affine_ijk_to_lps, dtype=np.float64)
-    if affine.shape != (4, 4) or not np.isfinite(affine).all():
-        return None
-    cols = affine[:3, :3]
-    steps = np.linalg.norm(cols, axis=0)
-    if np.any(steps <= 0) or abs(np.linalg.det(cols)) <= 1e-12 * float(np.prod(steps)):
-        return None
+    try:
+        _, cols, steps = _axes(affine_ijk_to_lps, "<affine>")
+    except ReaderError:
+        return None  # canonicalise will refuse it, naming the file
     perm, signs = _orientation(cols / steps)
     if tuple(perm) != (0, 1, 2):
         return None
