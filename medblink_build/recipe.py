@@ -16,7 +16,7 @@ from typing import Any, ClassVar, NamedTuple, TypeVar
 import numpy as np
 
 from .fsnames import display_name, read_regular
-from .hashing import sha256_bytes
+from .hashing import background_digests, sha256_bytes
 from .model import DisplayImage, Example, InputFile, SourceItem, Subject
 from .seeding import rng_for
 from .subject import Accepts, check_subject
@@ -118,17 +118,21 @@ class ItemContext:
 
     def read_bytes(self, index: int = 0) -> tuple[Path, bytes]:
         """Read input file `index` once, recording its sha256 for provenance."""
+        path, data = self._read_raw(index)
+        self._add_input(index, sha256_bytes(data))
+        return path, data
+
+    def _read_raw(self, index: int) -> tuple[Path, bytes]:
         from .errors import ReaderError
 
         path = self.item.path(index)
         try:
-            data = read_regular(path)
+            return path, read_regular(path)
         except OSError as exc:
             raise ReaderError(path, f"cannot read file: {exc.strerror or exc}") from exc
-        self.inputs.append(
-            InputFile(self.item.source_id, display_name(self.item.shown_name(index)), sha256_bytes(data))
-        )
-        return path, data
+
+    def _add_input(self, index: int, digest: str) -> None:
+        self.inputs.append(InputFile(self.item.source_id, display_name(self.item.shown_name(index)), digest))
 
     def read_volume(self, index: int | None = None) -> Volume:
         """Read input `index` as a volume file, or (no index) all the item's files as one volume,
@@ -156,14 +160,21 @@ class ItemContext:
         for i in sorted(volume_files):
             self.record(i)
 
+        read_order: list[int] = []
+
         def read(path: Path) -> bytes:  # DICOM files: hashed and parsed from the same bytes, one at a time
             i = dicom[path]
-            _, raw = self.read_bytes(i)
-            if len(self.inputs) == before + 1:  # the first file's header: refuse other modalities before decoding
+            _, raw = self._read_raw(i)
+            digests.add(raw)  # in a thread, while the file is parsed and decoded
+            read_order.append(i)
+            if len(read_order) == 1:  # the first file's header: refuse other modalities before decoding
                 self._check_header(i, path, raw)
             return raw
 
-        volume = read_volume(paths, read if dicom else None, self.headers)
+        with background_digests() as digests:
+            volume = read_volume(paths, read if dicom else None, self.headers)
+            for i, digest in zip(read_order, digests.digests(), strict=True):
+                self._add_input(i, digest)
         self.check_subject(volume.subject, indices[0])
         if memo_key is not None:
             _VOLUME_MEMO.clear()

@@ -9,6 +9,8 @@ them, and the fast paths (integer Modality LUT, in-place flips, float check) equ
 
 from __future__ import annotations
 
+import hashlib
+import threading
 import tracemalloc
 from pathlib import Path
 
@@ -17,8 +19,16 @@ import pydicom
 import pytest
 
 from medblink_build.errors import ReaderError
+from medblink_build.readers.dicom_image import read_dicom_header
 from medblink_build.readers.volume_canonical import canonicalise
-from medblink_build.readers.volume_dicom import _decode_into, _permute_planes, _Slice, read_dicom_series
+from medblink_build.readers.volume_dicom import (
+    _decode_into,
+    _extremes,
+    _native_view,
+    _permute_planes,
+    _Slice,
+    read_dicom_series,
+)
 from medblink_build.samples.volume_writer import write_ct_series
 
 SHAPE = (24, 64, 48)
@@ -58,6 +68,34 @@ def test_each_file_is_read_once_through_the_callers_read(series: tuple[list[Path
     np.testing.assert_array_equal(volume.data, hu)  # shuffled names, sorted by position in place
     assert set(headers) == set(files)
     assert all("PixelData" not in ds and "PatientName" in ds for ds in headers.values())
+    assert all(ds.buffer.closed for ds in headers.values())  # a kept header does not hold the file
+
+
+def test_a_large_header_value_is_read_and_checked_not_left_deferred(tmp_path: Path) -> None:
+    """Values over DEFER_BYTES other than the pixel data (a long float array, a private blob) are
+    read before the file's bytes are let go, and their floats are still checked."""
+    from pydicom.uid import ImplicitVRLittleEndian
+
+    from medblink_build.readers.dicom_image import DEFER_BYTES
+
+    files = write_ct_series(tmp_path / "s", _hu((3, 16, 16)), uid_seed="big-values")
+    blob = bytes(range(256)) * (DEFER_BYTES // 256 + 1)
+    for f in files:
+        ds = pydicom.dcmread(f)
+        block = ds.private_block(0x0011, "MEDBLINK TEST", create=True)
+        block.add_new(0x01, "OB", blob)
+        ds.save_as(f, enforce_file_format=True)
+    headers: dict[Path, object] = {}
+    read_dicom_series(files, None, headers)
+    for ds in headers.values():
+        assert ds.buffer.closed
+        assert ds[0x00111001].value == blob
+    ds = pydicom.dcmread(files[0])
+    ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian  # 32-bit lengths: an FD over 64 KiB
+    ds.add_new(0x00189089, "FD", [1.0] * (DEFER_BYTES // 8) + [float("nan")])  # DiffusionGradientOrientation
+    ds.save_as(files[0], enforce_file_format=True)
+    with pytest.raises(ReaderError, match="not a finite number"):
+        read_dicom_series(files)
 
 
 def test_a_recipe_reading_a_series_holds_about_one_volume(tmp_path: Path) -> None:
@@ -78,6 +116,7 @@ def test_a_recipe_reading_a_series_holds_about_one_volume(tmp_path: Path) -> Non
         tracemalloc.stop()
     np.testing.assert_array_equal(volume.data, hu)
     assert [i.path for i in ctx.inputs] == list(rel)  # one digest per file, in the item's order
+    assert [i.sha256 for i in ctx.inputs] == [hashlib.sha256((tmp_path / r).read_bytes()).hexdigest() for r in rel]
     assert set(ctx.headers) == {tmp_path / r for r in rel}
     assert peak < 1.35 * hu.nbytes, f"peak {peak / 1e6:.1f} MB for a {hu.nbytes / 1e6:.1f} MB volume"
 
@@ -260,3 +299,122 @@ def test_decoding_into_the_volume_equals_pydicom_on_real_files(name: str, bits_s
     volume = np.zeros((1, int(ds.Rows), int(ds.Columns)), dtype=np.int16)
     volume = _decode_into(volume, 0, ds, s)
     np.testing.assert_array_equal(volume[0], theirs)
+
+
+#: The real planes that are viewed in place when parsed with deferred pixel data: native little
+#: endian, every allocated bit stored, the pixel data exactly one plane long.
+VIEWED_IN_PLACE = {"CT_small.dcm", "MR_small.dcm", "MR_small_implicit.dcm", "rtdose_1frame.dcm"}
+
+
+@pytest.mark.parametrize("bits_stored", [None, 12])
+@pytest.mark.parametrize("name", REAL_PLANES)
+def test_deferred_pixel_data_decodes_as_pydicom_on_real_files(
+    monkeypatch: pytest.MonkeyPatch, name: str, bits_stored: int | None
+) -> None:
+    """The series reader's path: the header parsed from the file's bytes with the pixel data left
+    in them; a plane viewed in place where that is exactly pydicom's array, pydicom's deferred
+    read and decode otherwise (big endian, padding, RLE, JPEG 2000, unused bits). pydicom's planes
+    are small, so values are deferred from 256 bytes on, as a 512 x 512 CT plane is at 64 KiB."""
+    from pydicom.data import get_testdata_file
+    from pydicom.pixels import apply_modality_lut, pixel_array
+
+    from medblink_build.readers import dicom_image
+
+    monkeypatch.setattr(dicom_image, "DEFER_BYTES", 256)
+
+    path = Path(get_testdata_file(name, download=False))
+    data = path.read_bytes()
+    ds = read_dicom_header(path, data, defer=True)
+    reference = pydicom.dcmread(path)
+    if bits_stored is not None:
+        if reference.file_meta.TransferSyntaxUID.is_compressed or reference.BitsAllocated != 16:
+            pytest.skip("unused bits are varied on native 16-bit planes")
+        for d in (ds, reference):
+            d.BitsStored, d.HighBit = bits_stored, bits_stored - 1
+    theirs = np.asarray(apply_modality_lut(pixel_array(reference), reference))
+    s = _Slice(path, None, np.zeros(3), np.zeros(6), (1.0, 1.0), int(ds.Rows), int(ds.Columns), ds)
+    viewed = _native_view(ds, ds.file_meta.TransferSyntaxUID, s, data) is not None
+    assert viewed == (name in VIEWED_IN_PLACE and bits_stored is None)
+    volume = np.zeros((1, int(ds.Rows), int(ds.Columns)), dtype=np.int16)
+    volume = _decode_into(volume, 0, ds, s, data)
+    np.testing.assert_array_equal(volume[0], theirs)
+
+
+def _exact(arr: np.ndarray, shift: int, out: np.dtype) -> tuple[int, int]:
+    return (int(arr.min()), int(arr.max())) if arr.size else (0, 0)
+
+
+@pytest.mark.parametrize("stored", ["uint8", "int8", "uint16", "int16", "int32"])
+@pytest.mark.parametrize("out", ["int16", "int32", "float32"])
+def test_one_sided_extremes_place_planes_as_the_exact_ones(
+    monkeypatch: pytest.MonkeyPatch, stored: str, out: str
+) -> None:
+    """`_extremes` skips a pass where a bound cannot matter; the volume (values and dtype, widening
+    included) is the one the real minimum and maximum give, for shifts of both signs and sizes."""
+    from medblink_build.readers import volume_dicom
+
+    info = np.iinfo(stored)
+    rng = np.random.default_rng(3)
+    for shift in (0, 1, -1, -1024, 1024, -40000, 40000, 2**31 - 2**18):
+        for lo, hi in ((info.min, info.max), (0, min(info.max, 4095)), (max(info.min, -2000), min(info.max, 100))):
+            arr = rng.integers(lo, hi, size=(4, 5), endpoint=True).astype(stored)
+            ds = pydicom.Dataset()
+            ds.RescaleSlope, ds.RescaleIntercept = "1", str(shift)
+            s = _Slice(Path("x.dcm"), None, np.zeros(3), np.zeros(6), (1.0, 1.0), 4, 5, ds)
+            results = []
+            for bounds in (volume_dicom._extremes, _exact):
+                monkeypatch.setattr(volume_dicom, "_extremes", bounds)
+                monkeypatch.setattr(volume_dicom, "decode_or_raise", lambda path, what, fn, a=arr: a)
+                monkeypatch.setattr(volume_dicom, "_native_view", lambda *args: None)
+                monkeypatch.setattr(volume_dicom, "check_codestream", lambda *args: None)
+                ds.file_meta = pydicom.dataset.FileMetaDataset()
+                results.append(volume_dicom._decode_into(np.zeros((1, 4, 5), dtype=out), 0, ds, s))
+            monkeypatch.setattr(volume_dicom, "_extremes", _extremes)
+            assert results[0].dtype == results[1].dtype, (shift, lo, hi)
+            np.testing.assert_array_equal(results[0], results[1])
+            if results[1].dtype.kind == "i":  # a float32 volume rounds large sums, both ways alike
+                np.testing.assert_array_equal(results[1][0], arr.astype(np.int64) + shift)
+
+
+def test_background_digests_keep_order_and_hold_a_few_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Digests come back in the order the bytes were added, and while hashing is held up the
+    caller stops after `window` + 1 files (memory stays at a few files, whatever the disk's pace)."""
+    import time
+
+    from medblink_build import hashing
+
+    gate = threading.Event()
+    real = hashing.sha256_bytes
+    monkeypatch.setattr(hashing, "sha256_bytes", lambda data: gate.wait() and real(data))
+    blobs = [bytes([i]) * (i + 1) for i in range(12)]
+    added: list[bytes] = []
+    got: list[str] = []
+
+    def produce() -> None:
+        with hashing.background_digests(window=2) as digests:
+            for blob in blobs:
+                digests.add(blob)
+                added.append(blob)
+            got.extend(digests.digests())
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    deadline = time.monotonic() + 10
+    while len(added) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)
+    held = len(added)
+    gate.set()  # before asserting: the producer must never be left waiting
+    producer.join(10)
+    assert held == 3  # the fourth waited for the first digest
+    assert got == [real(b) for b in blobs]
+
+
+def test_background_digests_report_an_error_and_stop_their_thread() -> None:
+    from medblink_build import hashing
+
+    with pytest.raises(TypeError):
+        with hashing.background_digests() as digests:
+            digests.add("not bytes")  # type: ignore[arg-type]
+            digests.digests()
+    assert not [t for t in threading.enumerate() if t.name.startswith("medblink-sha256")]

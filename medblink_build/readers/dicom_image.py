@@ -23,6 +23,9 @@ from .display import to_display_uint8
 from .header_values import check_dicom_floats
 from .limits import MAX_IMAGE_PIXELS, check_memory, decode_estimate
 
+#: Values longer than this are left unread by `read_dicom_header(defer=True)`: pixel data, not header text.
+DEFER_BYTES = 64 * 1024
+
 _PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"  # (7FE0,0010) as little-endian group, element
 
 _COLOUR = {"RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "YBR_PARTIAL_420"}
@@ -36,27 +39,68 @@ def _text(ds: Any, keyword: str) -> str | None:
 
 
 def read_dicom_header(
-    path: str | Path, data: bytes | None = None, *, pixels: bool = True, only: tuple[str, ...] | None = None
+    path: str | Path,
+    data: bytes | None = None,
+    *,
+    pixels: bool = True,
+    only: tuple[str, ...] | None = None,
+    defer: bool = False,
 ) -> Any:
     """Parse a DICOM file (optionally from bytes already read) or raise ReaderError.
 
     `only` names the attributes a caller needs (e.g. to group files into series while listing a
     source): the rest are skipped unparsed and the header floats are not checked, since the file is
-    parsed in full, and checked, when it is read."""
+    parsed in full, and checked, when it is read.
+
+    `defer` (with `data`) leaves every value over DEFER_BYTES, the pixel data above all, unread in
+    `data`: pydicom reads it from there when it is first used, or a caller views it in place
+    (`deferred_span`). The dataset then holds `data` until `release_deferred` is called on it."""
+    if defer and data is None:
+        raise ValueError("defer needs the file's bytes")
     try:  # a path is opened as a regular file only: a FIFO named .dcm must not block the build
         buf: Any = io.BytesIO(data) if data is not None else open_regular(path)
     except OSError as exc:
         raise ReaderError(path, f"cannot read file: {exc.strerror or exc}") from exc
+    if defer:
+        return _parse_dicom(buf, path, pixels, None, DEFER_BYTES)
     with buf:
         return _parse_dicom(buf, path, pixels, list(only) if only is not None else None)
 
 
-def _parse_dicom(target: Any, path: str | Path, pixels: bool, only: list[str] | None = None) -> Any:
+def deferred_span(ds: Any, tag: int) -> tuple[int, int] | None:
+    """(offset, length) in the parsed bytes of element `tag` if its value was deferred and has a
+    defined length, else None (absent, already read, or encapsulated with undefined length)."""
+    from pydicom.dataelem import RawDataElement
+
+    if tag not in ds:
+        return None
+    raw = ds.get_item(tag, keep_deferred=True)
+    if not isinstance(raw, RawDataElement) or raw.value is not None or raw.length in (0, 0xFFFFFFFF):
+        return None
+    return int(raw.value_tell), int(raw.length)
+
+
+def release_deferred(ds: Any) -> None:
+    """Read what is still deferred in `ds` (top-level elements; sequence items are never deferred)
+    and close the bytes it was parsed from, so a kept header does not hold the whole file."""
+    from pydicom.dataelem import RawDataElement
+
+    for elem in list(ds.elements()):
+        if isinstance(elem, RawDataElement) and elem.value is None and elem.length:
+            ds[elem.tag]  # pydicom reads a deferred value on access
+    buffer = getattr(ds, "buffer", None)
+    if isinstance(buffer, io.BytesIO):
+        buffer.close()
+
+
+def _parse_dicom(
+    target: Any, path: str | Path, pixels: bool, only: list[str] | None = None, defer_size: int | None = None
+) -> Any:
     import pydicom
     from pydicom.errors import InvalidDicomError
 
     try:
-        ds = pydicom.dcmread(target, stop_before_pixels=not pixels, specific_tags=only)
+        ds = pydicom.dcmread(target, stop_before_pixels=not pixels, specific_tags=only, defer_size=defer_size)
         if only is None:
             check_dicom_floats(ds, path)
         return ds
@@ -69,7 +113,9 @@ def _parse_dicom(target: Any, path: str | Path, pixels: bool, only: list[str] | 
     # No 128-byte preamble + DICM: accept only if it parses as a dataset with image attributes.
     try:
         target.seek(0)
-        ds = pydicom.dcmread(target, force=True, stop_before_pixels=not pixels, specific_tags=only)
+        ds = pydicom.dcmread(
+            target, force=True, stop_before_pixels=not pixels, specific_tags=only, defer_size=defer_size
+        )
     except Exception as exc:
         raise ReaderError(path, f"not a DICOM file: {type(exc).__name__}: {exc}") from exc
     if "Rows" not in ds or "Columns" not in ds:

@@ -63,7 +63,7 @@ def _float_values(ds: Any, depth: int = 0, path: str | Path = "") -> Iterator[tu
     from pydicom.datadict import dictionary_VR
 
     for tag in list(ds.keys()):
-        raw = ds.get_item(tag)
+        raw = ds.get_item(tag, keep_deferred=True)  # deferred pixel data is not read for this
         vr = getattr(raw, "VR", None)
         if vr is None:  # implicit VR: the dictionary's, as pydicom would convert it
             try:
@@ -72,7 +72,7 @@ def _float_values(ds: Any, depth: int = 0, path: str | Path = "") -> Iterator[tu
                 vr = "UN"
         if vr not in _FLOAT_VRS and "SQ" not in vr and vr != "UN":
             continue
-        if vr in _FLOAT_VRS and getattr(raw, "is_raw", False):
+        if vr in _FLOAT_VRS and getattr(raw, "is_raw", False) and not _deferred(raw):
             yield _name(tag), _raw_numbers(raw.value, vr, raw.is_little_endian)
             continue
         try:
@@ -87,6 +87,11 @@ def _float_values(ds: Any, depth: int = 0, path: str | Path = "") -> Iterator[tu
         elif elem.VR == "SQ" and depth < 16 and int(elem.tag) not in _SKIPPED_SEQUENCES:
             for item in value or ():
                 yield from _float_values(item, depth + 1, path)
+
+
+def _deferred(raw: Any) -> bool:
+    """A raw element whose value pydicom left in the file (`defer_size`): read through `ds[tag]`."""
+    return raw.value is None and bool(raw.length)
 
 
 def _name(tag: int) -> str:

@@ -25,7 +25,7 @@ it is present but empty, so callers can tell "not recorded" from "recorded as no
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,12 +38,13 @@ from ..volume import Volume
 from . import buffers
 from .decoding import check_codestream, decode_or_raise
 from .dicom_contrast import contrast_attributes
-from .dicom_image import read_dicom_header
+from .dicom_image import deferred_span, read_dicom_header, release_deferred
 from .dicom_subject import subject_of
 from .limits import MAX_IMAGE_PIXELS, check_memory, volume_estimate
 from .volume_canonical import canonicalise, check_voxel_count
 
 ENHANCED_CT_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.2.1"
+PIXEL_DATA = 0x7FE00010
 
 #: Tolerances of the series checks (documented in the module docstring).
 IOP_TOLERANCE = 1e-4  # per direction-cosine component
@@ -423,25 +424,28 @@ def _rescale_is_integral(src: Any) -> bool:
     return slope == 1.0 and intercept == round(intercept)
 
 
-def _decode_into(out: np.ndarray, k: int, ds: Any, s: _Slice) -> np.ndarray:
+def _decode_into(out: np.ndarray, k: int, ds: Any, s: _Slice, data: bytes | None = None) -> np.ndarray:
     """Decode plane `s` of `ds` through its Modality LUT into `out[k]`; returns the volume, which is
-    a new array only when it had to be widened (see `_put`)."""
+    a new array only when it had to be widened (see `_put`). `data` is the file `ds` was parsed
+    from with its pixel data deferred (`read_dicom_header(defer=True)`)."""
     from pydicom.pixels import pixel_array
 
     ts = ds.file_meta.get("TransferSyntaxUID")
     check_codestream(s.path, ds, s.frame)
-    view = {"view_only": True} if _viewable(ds, ts) else {}
-    arr = decode_or_raise(
-        s.path,
-        f"pixel data of {_name(s)} ({getattr(ts, 'name', ts)})",
-        lambda: pixel_array(ds, index=s.frame, **view) if s.frame is not None else pixel_array(ds, **view),
-    )
+    arr = _native_view(ds, ts, s, data)
+    if arr is None:
+        view = {"view_only": True} if _viewable(ds, ts) else {}
+        arr = decode_or_raise(
+            s.path,
+            f"pixel data of {_name(s)} ({getattr(ts, 'name', ts)})",
+            lambda: pixel_array(ds, index=s.frame, **view) if s.frame is not None else pixel_array(ds, **view),
+        )
     if arr.shape != (s.rows, s.cols):
         raise ReaderError(s.path, f"decoded {_name(s)} has shape {arr.shape}, header says {s.rows}x{s.cols}")
     shift = _integer_shift(arr, s.rescale)
     if shift is None:
         return _put(out, k, _modality_lut(arr, s))
-    lo, hi = (int(arr.min()), int(arr.max())) if arr.size else (0, 0)
+    lo, hi = _extremes(arr, shift, out.dtype)
     if out.dtype.kind in "iu":
         out = _widened(out, lo + shift, hi + shift)
     if arr.dtype.kind == "u" and hi <= np.iinfo(arr.dtype).max // 2:
@@ -454,6 +458,26 @@ def _decode_into(out: np.ndarray, k: int, ds: Any, s: _Slice) -> np.ndarray:
     return out
 
 
+def _extremes(arr: np.ndarray, shift: int, out: np.dtype) -> tuple[int, int]:
+    """(lo, hi) of an integer plane, for placing `arr + shift` in an `out` volume: the real minimum
+    and maximum, except that a side which cannot leave `out` (nor the stored type) by adding
+    `shift` is given as the stored type's bound. That bound leads `_decode_into` to the same
+    volume and dtype (a test compares them) and saves one pass over the plane: a signed plane
+    with a negative shift, CT's common case, needs only its minimum."""
+    if not arr.size:
+        return 0, 0
+    info = np.iinfo(arr.dtype)
+    if out.kind in "iu":
+        room = np.iinfo(out)
+        if arr.dtype.kind == "u" and shift >= 0:
+            return 0, int(arr.max())  # lo + shift >= 0: no lower bound is at stake
+        if arr.dtype.kind == "i" and shift <= 0 and info.max + shift <= room.max:
+            return int(arr.min()), info.max
+        if arr.dtype.kind == "i" and shift >= 0 and info.min + shift >= room.min:
+            return info.min, int(arr.max())
+    return int(arr.min()), int(arr.max())
+
+
 def _viewable(ds: Any, ts: Any) -> bool:
     """Whether pydicom can give the plane as a view of the parsed bytes, with no copy (the plane
     is written into the volume right after, which is then its only copy): native pixel data whose
@@ -463,6 +487,32 @@ def _viewable(ds: Any, ts: Any) -> bool:
     allocated, stored = ds.get("BitsAllocated"), ds.get("BitsStored")
     photometric = str(ds.get("PhotometricInterpretation", ""))
     return allocated in (8, 16, 32) and stored == allocated and photometric != "YBR_FULL_422"
+
+
+def _native_view(ds: Any, ts: Any, s: _Slice, data: bytes | None) -> np.ndarray | None:
+    """The plane as a read-only view of the file's bytes, where pydicom would return exactly those
+    bytes as an array (`_viewable`, one frame of one sample, little-endian native syntax and a
+    pixel data length of exactly rows x columns values); None otherwise, for pydicom to decode.
+
+    The pixel data was left unread by the header parse, so this skips pydicom's copy of it: the
+    plane is copied once, into the volume. pydicom's `pixel_dtype` gives the dtype, and the
+    element's offset and length are pydicom's (`deferred_span`)."""
+    from pydicom.pixels.utils import pixel_dtype
+    from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    if data is None or s.frame is not None or ts not in (ExplicitVRLittleEndian, ImplicitVRLittleEndian):
+        return None
+    if not _viewable(ds, ts) or int(ds.get("SamplesPerPixel") or 1) != 1:
+        return None
+    span = deferred_span(ds, PIXEL_DATA)
+    if span is None:
+        return None
+    dtype = pixel_dtype(ds)
+    offset, length = span
+    count = s.rows * s.cols
+    if length != count * dtype.itemsize or offset + length > len(data):
+        return None  # padding, several frames or a truncated file: pydicom's checks and messages
+    return np.frombuffer(data, dtype=dtype, count=count, offset=offset).reshape(s.rows, s.cols)
 
 
 def _integer_shift(arr: np.ndarray, src: Any) -> int | None:
@@ -566,41 +616,26 @@ def read_dicom_series(
     several series; mixed series here raise ReaderError.
 
     The files are streamed: each is read once (through `read`, so a caller can hash the very bytes
-    that are decoded; the next file is read ahead in a thread), parsed once, and decoded straight
-    into its plane of a volume allocated from the first file's header; its bytes and pixel data are
-    then dropped. The planes are put in
+    that are decoded), its header parsed with the pixel data left unread in those bytes, and its
+    plane decoded straight into a volume allocated from the first file's header (native pixel
+    data is viewed in place, with no copy); its bytes are then dropped. The planes are put in
     position order in place. Peak memory is the volume plus about one file. `headers`, if given,
     receives every file's parsed dataset without its pixel data (e.g. for the privacy gate).
+
+    Files are read one after another in this thread: a read-ahead thread was measured to cost what
+    it saved, since the reader then waits for the interpreter lock after every read and hash.
     """
     files = _expand(paths)
     if not files:
         raise ReaderError(str(paths), "no files given for a DICOM series")
     label = _series_label(files)
-    stream = _prefetched(files, read or _read_file)
-    try:
-        return _read_stream(files, stream, label, headers)
-    finally:
-        stream.close()  # an error mid-series: the read ahead is waited for, nothing is left running
+    read = read or _read_file
 
+    def parsed(path: Path) -> tuple[Any, bytes]:
+        data = read(path)
+        return read_dicom_header(path, data, pixels=True, defer=True), data
 
-def _prefetched(files: list[Path], read: Callable[[Path], bytes]) -> Iterator[bytes]:
-    """The bytes of each file in order; file k+1 is read (and hashed, by the caller's `read`) in a
-    thread while file k is parsed and decoded. Reading and hashing release the GIL, so a series
-    read by one worker uses the second core for them; `read` is still called once per file, in
-    order, from one thread."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="medblink-read-ahead") as pool:
-        ahead = pool.submit(read, files[0])
-        for i in range(len(files)):
-            data = ahead.result()
-            if i + 1 < len(files):
-                ahead = pool.submit(read, files[i + 1])
-            yield data
-
-
-def _read_stream(files: list[Path], stream: Iterator[bytes], label: Path, headers: dict[Path, Any] | None) -> Volume:
-    first_ds = read_dicom_header(files[0], next(stream), pixels=True)
+    first_ds, first_data = parsed(files[0])
     if _is_multi_frame(first_ds):
         if len(files) > 1:
             raise ReaderError(files[0], f"multi-frame file among {len(files)} files: read a multi-frame image alone")
@@ -610,9 +645,10 @@ def _read_stream(files: list[Path], stream: Iterator[bytes], label: Path, header
     first_uid = str(first_ds.get("SeriesInstanceUID") or "")
     slices: list[_Slice] = []
     syntaxes: set[str] = set()
-    data: np.ndarray | None = None
+    volume_data: np.ndarray | None = None
     for i, path in enumerate(files):
-        ds = first_ds if i == 0 else read_dicom_header(path, next(stream), pixels=True)
+        ds, data = (first_ds, first_data) if i == 0 else parsed(path)
+        first_data = b""  # held by `data` alone, dropped with it
         if str(ds.get("SeriesInstanceUID") or "") != first_uid:
             uids = {first_uid, str(ds.get("SeriesInstanceUID") or "")}
             raise ReaderError(
@@ -623,31 +659,32 @@ def _read_stream(files: list[Path], stream: Iterator[bytes], label: Path, header
         if _is_multi_frame(ds):
             raise ReaderError(path, f"multi-frame file among {len(files)} files: read a multi-frame image alone")
         s = _single_frame_slice(path, ds)
-        if data is None:
+        integral = _rescale_is_integral(ds)
+        if volume_data is None:
             check_voxel_count(label, (len(files), s.rows, s.cols))
             _check_series_memory(label, (len(files), s.rows, s.cols))
-            data = buffers.empty((len(files), s.rows, s.cols), np.int16 if _rescale_is_integral(ds) else np.float32)
+            volume_data = buffers.empty((len(files), s.rows, s.cols), np.int16 if integral else np.float32)
         elif (s.rows, s.cols) != (slices[0].rows, slices[0].cols):
             first = slices[0]
             sizes = f"{s.rows}x{s.cols} pixels in {_name(s)} but {first.rows}x{first.cols} in {_name(first)}"
             raise ReaderError(path, sizes)
-        if data.dtype.kind in "iu" and not _rescale_is_integral(ds):
-            data = data.astype(np.float32)  # a non-unit slope somewhere: float32 volume
-        data = _decode_into(data, i, ds, s)
+        if volume_data.dtype.kind in "iu" and not integral:
+            volume_data = volume_data.astype(np.float32)  # a non-unit slope somewhere: float32 volume
+        volume_data = _decode_into(volume_data, i, ds, s, data)
         syntaxes.add(str(getattr(ds.file_meta.get("TransferSyntaxUID"), "name", "unknown")))
         _keep_header(headers, path, ds)
         slices.append(s)
-    assert data is not None
+    assert volume_data is not None
 
     row, col, normal = _check_planes(slices)
     for s in slices:
         s.position = float(s.ipp @ normal)
     order = sorted(range(len(slices)), key=lambda i: (slices[i].position, str(slices[i].path), slices[i].frame or 0))
-    _permute_planes(data, order)
+    _permute_planes(volume_data, order)
     slices = [slices[i] for i in order]
     ref = slices[0].rescale  # meta from the first slice in position order
     meta = _series_meta(ref, len(slices), sorted(syntaxes), multi_frame=False)
-    return _finish(data, slices, row, col, normal, ref, meta, label)
+    return _finish(volume_data, slices, row, col, normal, ref, meta, label)
 
 
 def _multi_frame_volume(path: Path, ds: Any) -> Volume:
@@ -701,9 +738,11 @@ def _read_file(path: Path) -> bytes:
 
 
 def _keep_header(headers: dict[Path, Any] | None, path: Path, ds: Any) -> None:
-    """Drop the pixel data of `ds` (decoded already) and hand the header to the caller if asked."""
+    """Drop the pixel data of `ds` (decoded already), read anything else still deferred and let go
+    of the file's bytes, then hand the header to the caller if asked."""
     for keyword in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"):
         if keyword in ds:
             del ds[keyword]
+    release_deferred(ds)
     if headers is not None:
         headers[path] = ds
