@@ -498,9 +498,10 @@ def output_texts(folder: Path) -> Iterator[str]:
         yield path.relative_to(folder).as_posix()
         if not path.is_file():
             continue
-        if path.suffix == ".parquet":
-            for row in pq.read_table(path).to_pylist():
-                yield from strings_in(row)
+        if path.suffix == ".parquet":  # a row group at a time (pq.read_table would also import pandas)
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=64):
+                for row in batch.to_pylist():
+                    yield from strings_in(row)
         else:
             data = path.read_bytes()
             if data[:8] == b"\x89PNG\r\n\x1a\n":

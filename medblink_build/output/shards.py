@@ -15,9 +15,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .arrow_columns import table_from_rows
 from .schema import row_schema
 
 ROWS_PER_ROW_GROUP = 64
@@ -67,7 +67,7 @@ class ShardWriter:
 
     def _flush(self) -> None:
         if self._buffer and self._writer is not None:
-            table = pa.Table.from_pylist(self._buffer, schema=self.schema)
+            table = table_from_rows(self._buffer, self.schema)  # as from_pylist, without importing pandas
             self.nbytes += table.nbytes
             self._writer.write_table(table)
             self._buffer = []
