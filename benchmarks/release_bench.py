@@ -26,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import release_corpus as rc
+from harness.corpus import byte_compile_toolkit
 from harness.release_run import report, run_build
 from harness.system import wait_for_quiet
 
@@ -82,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.write_only:
         return 0
     _warm(sources)
+    byte_compile_toolkit()
     out = root / "out"
     results: dict[str, object] = {
         "scale": args.scale,

@@ -333,7 +333,7 @@ def _run(kind: str, spec: dict[str, Any], scratch: Path, repeat: int, quiet_wait
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .corpus import warm_page_cache
+    from .corpus import byte_compile_toolkit, warm_page_cache
     from .report import _code_state, _env
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -350,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         corpus = make_nifti_corpus(root, scratch)
         subject = Path(corpus["folder"]) / SUBJECT
+        byte_compile_toolkit()
         warm_page_cache(sorted({p.stat().st_ino: p for p in subject.rglob("*.nii.gz")}.values()))
         key = f"{SOURCE_ID}/{SUBJECT}"
         floors = {}
