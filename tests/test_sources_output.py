@@ -147,6 +147,48 @@ def test_companions_in_a_sibling_folder_by_name_stay_inside_the_root(tmp_path: P
     assert item.files == ("imagesTr/amos_0001.nii.gz", "labelsTr/amos_0001.nii.gz")
 
 
+def test_companions_through_links_stay_inside_the_root_and_folders_resolve_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A companion linked from inside the root is kept (under its real path), one linked from
+    outside is not, nor are the files of a companion folder that is a link to outside; a folder of
+    plain companion files is resolved once, not once per file (TotalSegmentator: 117 a subject)."""
+    root = tmp_path / "subjects"
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "liver.nii.gz").write_bytes(b"x")
+    for subject in ("s0001", "s0002"):
+        seg = root / subject / "segmentations"
+        seg.mkdir(parents=True)
+        (root / subject / "ct.nii.gz").write_bytes(b"x")
+        for organ in ("aorta", "spleen", "kidney_left"):
+            (seg / f"{organ}.nii.gz").write_bytes(b"x")
+    (root / "shared").mkdir()
+    (root / "shared" / "heart.nii.gz").write_bytes(b"x")
+    (root / "s0001" / "segmentations" / "heart.nii.gz").symlink_to(root / "shared" / "heart.nii.gz")
+    (root / "s0001" / "segmentations" / "liver.nii.gz").symlink_to(outside / "liver.nii.gz")
+    (root / "s0002" / "segmentations" / "lung").symlink_to(outside, target_is_directory=True)
+    (root / "source.toml").write_text(
+        _manifest_text("folder", '"*/ct.nii.gz"', '"segmentations/*.nii.gz", "segmentations/lung/*.nii.gz"')
+    )
+    resolved: list[Path] = []
+    real_resolve = Path.resolve
+
+    def counting(self: Path, strict: bool = False) -> Path:
+        resolved.append(self)
+        return real_resolve(self, strict)
+
+    monkeypatch.setattr(Path, "resolve", counting)
+    items = {i.local_key: i.files for i in resolve_source(str(root)).items()}
+    organs = ("segmentations/aorta.nii.gz", "segmentations/kidney_left.nii.gz", "segmentations/spleen.nii.gz")
+    assert items == {
+        "s0001": ("s0001/ct.nii.gz", *(f"s0001/{o}" for o in organs), "shared/heart.nii.gz"),
+        "s0002": ("s0002/ct.nii.gz", *(f"s0002/{o}" for o in organs)),
+    }
+    per_file = [p for p in resolved if p.name.endswith(".nii.gz") and "heart" not in p.name and "liver" not in p.name]
+    assert per_file == []  # plain companion files are placed by their folder's one resolution
+
+
 def test_number_placeholder_does_not_match_a_longer_number(tmp_path: Path) -> None:
     seq = tmp_path / "src"
     seq.mkdir()

@@ -269,8 +269,9 @@ class FolderSource:
     def _grouped(self, candidates: list[str], problems: list[Skipped]) -> Iterator[tuple[str, list[str]]]:
         kind = self.manifest.item
         if kind in ("file", "folder"):
+            resolved: dict[Path, str | None] = {}  # folder -> its root-relative resolved path, this scan
             for rel in candidates:
-                files = [rel, *self._companions(rel)]
+                files = [rel, *self._companions(rel, resolved)]
                 yield (rel if kind == "file" else PurePosixPath(rel).parent.as_posix()), files
         elif kind == "series-folder":  # one series per folder: listed without parsing a header
             folders: dict[str, list[str]] = {}
@@ -298,7 +299,7 @@ class FolderSource:
                     key = folder if len(series) == 1 else f"{folder}#series-{stable_hash(uid, length=10)}"
                     yield key, files
 
-    def _companions(self, rel: str) -> list[str]:
+    def _companions(self, rel: str, resolved: dict[Path, str | None]) -> list[str]:
         """Files belonging with `rel` by the manifest's companion patterns.
 
         Patterns are globs relative to the primary file's folder and may use {name} (its file
@@ -326,13 +327,38 @@ class FolderSource:
                 )
                 filled = re.sub(r"\*+", "*", filled.replace("{number}", "*"))
             for match in base.glob(filled):
-                if not match.is_file() or match.name.startswith(".") or not _is_inside(root, match):
+                if match.name.startswith("."):
                     continue
                 if regex is not None and not regex.match(Path(os.path.relpath(match, base)).as_posix()):
                     continue
-                found.add(Path(os.path.relpath(match.resolve(), root)).as_posix())
+                inside = _inside_rel(root, match, resolved)
+                if inside is not None:
+                    found.add(inside)
         found.discard(rel)
         return sorted(found)
+
+def _inside_rel(root: Path, match: Path, resolved: dict[Path, str | None]) -> str | None:
+    """`match` as a root-relative POSIX path once resolved, if it is a regular file inside the
+    root; else None. A plain file is placed by its folder's resolved path, which is worked out
+    once per folder (a TotalSegmentator subject has 117 companions in one folder: resolving
+    each fully cost more syscalls than the listing's walk); a symlink is resolved itself."""
+    try:
+        mode = os.lstat(match).st_mode
+    except OSError:
+        return None
+    if stat.S_ISLNK(mode):
+        if not match.is_file() or not _is_inside(root, match):
+            return None
+        return Path(os.path.relpath(match.resolve(), root)).as_posix()
+    if not stat.S_ISREG(mode):
+        return None
+    if match.parent not in resolved:
+        real = match.parent.resolve()
+        resolved[match.parent] = Path(os.path.relpath(real, root)).as_posix() if real.is_relative_to(root) else None
+    folder = resolved[match.parent]
+    if folder is None:
+        return None
+    return match.name if folder == "." else f"{folder}/{match.name}"
 
 
 def _table_path(base: str, key: str) -> str:
