@@ -40,6 +40,7 @@ from .decoding import check_codestream, decode_or_raise
 from .dicom_contrast import contrast_attributes
 from .dicom_image import deferred_span, read_dicom_header, release_deferred
 from .dicom_subject import subject_of
+from .header_values import header_number
 from .limits import MAX_IMAGE_PIXELS, check_memory, volume_estimate
 from .volume_canonical import canonicalise, check_voxel_count
 
@@ -157,16 +158,22 @@ def _floats(value: Any, n: int, path: Path, what: str) -> np.ndarray:
 
 
 def _required(src: Any, keyword: str, path: Path, frame: int | None = None) -> Any:
-    value = src.get(keyword) if src is not None else None
+    value = header_number(src, keyword) if src is not None else None
     if value is None or value == "":
         where = f" for frame {frame}" if frame is not None else ""
         raise ReaderError(path, f"no {keyword}{where}: cannot place the slice in patient space")
     return value
 
 
+def _present(ds: Any, keyword: str) -> Any:
+    """`ds.<keyword>` (AttributeError when absent), numbers read by `header_number`."""
+    value = header_number(ds, keyword)
+    return getattr(ds, keyword) if value is None else value
+
+
 def _dims(ds: Any, path: Path) -> tuple[int, int]:
     try:
-        rows, cols = int(ds.Rows), int(ds.Columns)
+        rows, cols = int(_present(ds, "Rows")), int(_present(ds, "Columns"))
     except (AttributeError, TypeError, ValueError) as exc:
         raise ReaderError(path, f"malformed Rows/Columns: {exc}") from exc
     if rows <= 0 or cols <= 0:
@@ -175,7 +182,7 @@ def _dims(ds: Any, path: Path) -> tuple[int, int]:
         raise ReaderError(
             path, f"header declares {cols}x{rows} pixels per slice, above the limit of {MAX_IMAGE_PIXELS}"
         )
-    if int(ds.get("SamplesPerPixel") or 1) != 1:
+    if int(header_number(ds, "SamplesPerPixel") or 1) != 1:
         raise ReaderError(path, f"{ds.SamplesPerPixel} samples per pixel: a volume needs greyscale slices")
     return rows, cols
 
@@ -418,7 +425,7 @@ def _rescale_is_integral(src: Any) -> bool:
     if "RescaleSlope" not in src or "RescaleIntercept" not in src:
         return True  # pydicom applies no rescale without both
     try:
-        slope, intercept = float(src.RescaleSlope), float(src.RescaleIntercept)
+        slope, intercept = float(_present(src, "RescaleSlope")), float(_present(src, "RescaleIntercept"))
     except (TypeError, ValueError):
         return False
     return slope == 1.0 and intercept == round(intercept)
@@ -484,7 +491,7 @@ def _viewable(ds: Any, ts: Any) -> bool:
     every allocated bit is stored (otherwise pydicom must correct the unused bits in a copy)."""
     if ts is None or getattr(ts, "is_encapsulated", True) or not getattr(ts, "is_little_endian", False):
         return False
-    allocated, stored = ds.get("BitsAllocated"), ds.get("BitsStored")
+    allocated, stored = header_number(ds, "BitsAllocated"), header_number(ds, "BitsStored")
     photometric = str(ds.get("PhotometricInterpretation", ""))
     return allocated in (8, 16, 32) and stored == allocated and photometric != "YBR_FULL_422"
 
@@ -495,19 +502,19 @@ def _native_view(ds: Any, ts: Any, s: _Slice, data: bytes | None) -> np.ndarray 
     pixel data length of exactly rows x columns values); None otherwise, for pydicom to decode.
 
     The pixel data was left unread by the header parse, so this skips pydicom's copy of it: the
-    plane is copied once, into the volume. pydicom's `pixel_dtype` gives the dtype, and the
-    element's offset and length are pydicom's (`deferred_span`)."""
-    from pydicom.pixels.utils import pixel_dtype
+    plane is copied once, into the volume. The dtype is pydicom's `pixel_dtype` for these syntaxes
+    (a test compares them), and the element's offset and length are pydicom's (`deferred_span`)."""
     from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
     if data is None or s.frame is not None or ts not in (ExplicitVRLittleEndian, ImplicitVRLittleEndian):
         return None
-    if not _viewable(ds, ts) or int(ds.get("SamplesPerPixel") or 1) != 1:
+    if not _viewable(ds, ts) or int(header_number(ds, "SamplesPerPixel") or 1) != 1:
         return None
     span = deferred_span(ds, PIXEL_DATA)
-    if span is None:
+    representation = header_number(ds, "PixelRepresentation")
+    if span is None or representation not in (0, 1):
         return None
-    dtype = pixel_dtype(ds)
+    dtype = np.dtype(f"<{'ui'[representation]}{header_number(ds, 'BitsAllocated') // 8}")  # as pixel_dtype
     offset, length = span
     count = s.rows * s.cols
     if length != count * dtype.itemsize or offset + length > len(data):
@@ -526,7 +533,7 @@ def _integer_shift(arr: np.ndarray, src: Any) -> int | None:
     if "RescaleSlope" not in src or "RescaleIntercept" not in src:
         return 0  # pydicom applies no rescale without both
     try:
-        slope, intercept = float(src.RescaleSlope), float(src.RescaleIntercept)
+        slope, intercept = float(_present(src, "RescaleSlope")), float(_present(src, "RescaleIntercept"))
     except (TypeError, ValueError):
         return None  # malformed: pydicom reports it
     if slope == 1.0 and intercept == round(intercept) and abs(intercept) < 2**31 - 2**17:
