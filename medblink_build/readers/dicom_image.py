@@ -55,8 +55,8 @@ def read_dicom_header(
     `defer` (with `data`) leaves every value over DEFER_BYTES, the pixel data above all, unread in
     `data`: pydicom reads it from there when it is first used, or a caller views it in place
     (`deferred_span`). The dataset then holds `data` until `release_deferred` is called on it."""
-    if defer and data is None:
-        raise ValueError("defer needs the file's bytes")
+    if defer and (data is None or only is not None):
+        raise ValueError("defer needs the file's bytes, and parses the whole header")
     try:  # a path is opened as a regular file only: a FIFO named .dcm must not block the build
         buf: Any = io.BytesIO(data) if data is not None else open_regular(path)
     except OSError as exc:
